@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AuthAppConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "auth_app"
+    label = "auth_app"
+    verbose_name = "Authentication"

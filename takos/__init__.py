@@ -1,0 +1,5 @@
+"""Takos control plane."""
+
+from takos.celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,32 @@
+"""Base view for the API: authenticated, scope-checked, JSON only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from takos.api.permissions import TokenScope
+
+
+class ApiView(APIView):
+    permission_classes = [IsAuthenticated, TokenScope]
+    scope: str | None = None
+
+    def parse(self, serializer_class: type[serializers.Serializer], request: Request, **kwargs: Any) -> dict[str, Any]:
+        """Validate the body with an input serializer; errors become 400 with field details."""
+        data = request.data if request.data is not None else {}
+        if not isinstance(data, dict):
+            from takos.api.errors import BadRequest
+
+            raise BadRequest("The request body must be a JSON object.")
+        serializer = serializer_class(data=data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class PublicApiView(ApiView):
+    permission_classes = [AllowAny]
