@@ -10,3 +10,12 @@ from django.dispatch import Signal
 space_created = Signal()
 # space=Space, user=User, actor=User
 member_added = Signal()
+
+# After a successful push (repos smart HTTP or the commit API), once committed:
+# repo=repos.models.Repository, pusher=User|None,
+# ref_updates=list[tuple[str, str, str]] of (ref name like "refs/heads/main", old sha, new sha),
+# "0"*40 meaning created/deleted.
+repo_pushed = Signal()
+
+# When a deployment or custom domain changes, dispatch drops cached routes. hostnames=list[str]
+routes_changed = Signal()
