@@ -22,6 +22,14 @@ class TakosUserManager(UserManager):
     def get_by_natural_key(self, username: str) -> User:
         return self.get(username__iexact=username)
 
+    def _create_user(self, username, email, password, **extra_fields):  # type: ignore[no-untyped-def]
+        # `createsuperuser` and scripts come through here: give them their personal space too.
+        from accounts.services import ensure_personal_space
+
+        user = super()._create_user(username, (email or "").lower(), password, **extra_fields)
+        ensure_personal_space(user)
+        return user
+
 
 class User(AbstractBaseUser, PermissionsMixin):
     """A person. Their personal space is created with them (slug = username)."""

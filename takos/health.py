@@ -21,10 +21,13 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from takos.celery import app
+    from django.conf import settings
+    from kombu import Connection
 
     try:
-        with app.connection_for_write() as conn:
+        # A fresh connection (not Celery's pool) so the answer reflects the broker right now.
+        with Connection(settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+                        connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:
         return f"broker: {exc.__class__.__name__}: {exc}"

@@ -99,3 +99,12 @@ def anon_api(db) -> Api:
 def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
     # PBKDF2's real cost makes every factory user take ~0.3 s; tests don't need it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():  # type: ignore[no-untyped-def]
+    # With REDIS_URL the cache (login throttles, locks) outlives a test; start each one clean.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

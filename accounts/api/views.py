@@ -64,7 +64,6 @@ class SpacesView(ApiView):
     scope = "spaces"
 
     def get(self, request: Request) -> Response:
-        services.ensure_personal_space(request.user)
         qs = (
             Membership.objects.filter(user=request.user)
             .select_related("space")

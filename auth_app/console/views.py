@@ -33,6 +33,7 @@ def _next_url(request: HttpRequest) -> str:
 
 def signup(request: HttpRequest) -> HttpResponse:
     errors: dict = {}
+    form_error = None
     if request.method == "POST":
         try:
             user = services.signup(
@@ -41,12 +42,15 @@ def signup(request: HttpRequest) -> HttpResponse:
                 password=request.POST.get("password", ""),
             )
         except ApiError as exc:
-            errors = field_errors(exc) or {"__all__": [str(exc.detail)]}
+            errors = field_errors(exc)
+            form_error = None if errors else str(exc.detail)
         else:
             django_login(request, user, backend=BACKEND)
             messages.success(request, "Welcome to Takos! Your personal space is ready.")
             return redirect(_next_url(request))
-    return render(request, "auth_app/signup.html", {"errors": errors, "form": request.POST, "next": _next_url(request)})
+    return render(request, "auth_app/signup.html", {"errors": errors, "form_error": form_error, "form": request.POST,
+                                                   "next": _next_url(request)},
+                  status=400 if errors or form_error else 200)
 
 
 def login_page(request: HttpRequest) -> HttpResponse:
@@ -79,13 +83,17 @@ def logout_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def tokens_page(request: HttpRequest) -> HttpResponse:
-    created = None
     if request.method == "POST":
         days = request.POST.get("expires_in_days", "")
         expires = timezone.now() + timedelta(days=int(days)) if days.isdigit() and int(days) > 0 else None
         scopes = request.POST.getlist("scopes") or "*"
-        created = attempt(request, lambda: services.pat_create(
+        issued = attempt(request, lambda: services.pat_create(
             user=request.user, name=request.POST.get("name", ""), scopes=scopes, expires_at=expires))
+        if issued is not None:
+            # Post/redirect/get: the clear token rides in the session for exactly one page view.
+            request.session["new_token"] = {"name": issued.record.name, "token": issued.token}
+        return redirect("console-tokens")
+    created = request.session.pop("new_token", None)
     tokens = PersonalAccessToken.objects.live().filter(user=request.user).order_by("-created_at")
     return render(request, "auth_app/tokens.html",
                   {"nav": "tokens", "tokens": tokens, "created": created, "scopes": SCOPES})

@@ -43,3 +43,14 @@ def test_follow_block_mute(alice_api, bob_api, alice, bob):
 def test_profiles_are_public(anon_api, alice):
     response = anon_api.get("/api/users/alice")
     assert response.status_code == 200 and response.json()["user"]["username"] == "alice"
+
+
+@pytest.mark.django_db
+def test_createsuperuser_gets_a_personal_space(monkeypatch):
+    from django.core.management import call_command
+
+    from accounts.models import Space
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "operator pass phrase")
+    call_command("createsuperuser", "--noinput", username="root1", email="root1@example.com")
+    assert Space.objects.get(owner__username="root1", kind="personal").slug == "root1"

@@ -69,7 +69,7 @@ def test_console_signup_space_members_tokens(takos_server, browser):
     assert token.startswith("tak_pat_")
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
     assert api.get("/api/me").json()["username"] == "webuser"
-    page.reload()
+    page.goto(f"{base}/settings/tokens")
     assert page.locator("#new-token").count() == 0  # shown once
     page.on("dialog", lambda d: d.accept())
     page.locator("tr:has-text('browser token') button:has-text('Revoke')").click()
