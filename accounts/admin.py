@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import Block, Follow, Membership, Mute, Space, User
+from accounts.models import Block, Follow, FollowRequest, Membership, Mute, Space, User
 from accounts.services import user_deactivate
 
 
@@ -89,3 +89,11 @@ class MuteAdmin(admin.ModelAdmin):
     list_display = ["muter", "muted", "created_at"]
     search_fields = ["muter__username", "muted__username"]
     list_select_related = ["muter", "muted"]
+
+
+@admin.register(FollowRequest)
+class FollowRequestAdmin(admin.ModelAdmin):
+    list_display = ["requester", "target", "status", "created_at", "responded_at"]
+    list_filter = ["status"]
+    search_fields = ["requester__username", "target__username"]
+    list_select_related = ["requester", "target"]

@@ -155,6 +155,26 @@ class Follow(_Edge):
         return f"{self.follower_id} -> {self.following_id}"
 
 
+class FollowRequest(TimestampedModel):
+    """A request to follow a private account; accepted requests become a Follow."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    requester = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sent_follow_requests")
+    target = models.ForeignKey(User, on_delete=models.CASCADE, related_name="follow_requests")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["requester", "target"], name="accounts_follow_request_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.requester_id} -> {self.target_id} ({self.status})"
+
+
 class Block(_Edge):
     blocker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocking_edges")
     blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocked_by_edges")

@@ -7,9 +7,10 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import ROLE_RANK, Block, Follow, Membership, Mute, Role, Space, User
+from accounts.models import ROLE_RANK, Block, Follow, FollowRequest, Membership, Mute, Role, Space, User
 from accounts.selectors import is_blocked_between, username_problem
 from takos.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from takos.hooks import space_created
@@ -213,17 +214,44 @@ def member_remove(*, space: Space, actor: User, actor_role: str, membership: Mem
         membership.delete()
 
 
-def follow(*, actor: User, target: User) -> bool:
+def follow(*, actor: User, target: User) -> str:
+    """Follow `target`; a private account gets a request instead. Returns "following" or "requested"."""
     if actor.pk == target.pk:
         raise BadRequest("You cannot follow yourself.")
     if is_blocked_between(actor, target):
         raise Forbidden("You cannot follow this user.")
-    _, created = Follow.objects.get_or_create(follower=actor, following=target)
-    return created
+    if Follow.objects.filter(follower=actor, following=target).exists():
+        return "following"
+    if target.private_account:
+        FollowRequest.objects.update_or_create(
+            requester=actor, target=target,
+            defaults={"status": FollowRequest.Status.PENDING, "responded_at": None},
+        )
+        return "requested"
+    Follow.objects.get_or_create(follower=actor, following=target)
+    return "following"
 
 
 def unfollow(*, actor: User, target: User) -> None:
     Follow.objects.filter(follower=actor, following=target).delete()
+    FollowRequest.objects.filter(requester=actor, target=target, status=FollowRequest.Status.PENDING).delete()
+
+
+def follow_request_respond(*, target: User, request_id: str, accept: bool) -> FollowRequest:
+    with transaction.atomic():
+        request = (
+            FollowRequest.objects.select_for_update()
+            .filter(pk=request_id, target=target, status=FollowRequest.Status.PENDING)
+            .first()
+        )
+        if request is None:
+            raise NotFound("Follow request not found.")
+        request.status = FollowRequest.Status.ACCEPTED if accept else FollowRequest.Status.REJECTED
+        request.responded_at = timezone.now()
+        request.save(update_fields=["status", "responded_at", "updated_at"])
+        if accept:
+            Follow.objects.get_or_create(follower=request.requester, following=target)
+    return request
 
 
 def block(*, actor: User, target: User) -> None:

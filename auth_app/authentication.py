@@ -31,8 +31,12 @@ TOKEN_RESOLVERS: dict[str, Callable[[str], tuple[Any, TokenAuth] | None]] = {}
 def _resolve_stored(model: type[PersonalAccessToken] | type[ServiceToken], kind: str, token: str):
     from auth_app.services import touch_last_used
 
-    record = model.objects.select_related("user").filter(token_hash=tokens.digest(token)).first()
-    if record is None or record.revoked_at is not None:
+    try:
+        # get() rather than first(): no ORDER BY/LIMIT to compile on the hottest query of the API.
+        record = model.objects.select_related("user").get(token_hash=tokens.digest(token))
+    except model.DoesNotExist:
+        return None
+    if record.revoked_at is not None:
         return None
     if record.expires_at is not None and record.expires_at <= timezone.now():
         return None

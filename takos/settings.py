@@ -193,6 +193,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 

@@ -15,6 +15,11 @@ accounts_urlpatterns = [
     path("spaces/<str:space_id>/members/<str:username>", views.MemberDetailView.as_view(), name="api-space-member"),
     path("users/<str:username>", views.UserProfileView.as_view(), name="api-user"),
     path("users/<str:username>/follow", views.FollowView.as_view(), name="api-user-follow"),
+    path("users/<str:username>/follow-requests", views.FollowRequestsView.as_view(), name="api-user-follow-requests"),
+    path("users/<str:username>/follow-requests/<str:request_id>/accept",
+         views.FollowRequestDecisionView.as_view(accept=True), name="api-user-follow-request-accept"),
+    path("users/<str:username>/follow-requests/<str:request_id>/reject",
+         views.FollowRequestDecisionView.as_view(accept=False), name="api-user-follow-request-reject"),
     path("users/<str:username>/block", views.BlockView.as_view(), name="api-user-block"),
     path("users/<str:username>/mute", views.MuteView.as_view(), name="api-user-mute"),
 ]

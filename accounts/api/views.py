@@ -21,7 +21,7 @@ from accounts.api.serializers import (
     space_out,
     user_out,
 )
-from accounts.models import Membership, Role, User
+from accounts.models import FollowRequest, Membership, Role, User
 from auth_app.api.serializers import UsernameIn
 from takos.api.errors import NotFound
 from takos.api.pagination import paginate
@@ -187,6 +187,37 @@ class UserProfileView(ApiView):
         )
 
 
+class FollowView(ApiView):
+    def post(self, request: Request, username: str) -> Response:
+        state = services.follow(actor=request.user, target=selectors.user_by_username(username))
+        return Response({"success": True, "following": state == "following", "requested": state == "requested"})
+
+    def delete(self, request: Request, username: str) -> Response:
+        services.unfollow(actor=request.user, target=selectors.user_by_username(username))
+        return Response({"success": True, "following": False, "requested": False})
+
+
+class FollowRequestsView(ApiView):
+    def get(self, request: Request, username: str) -> Response:
+        if username.lower() != request.user.username:
+            raise NotFound("Follow requests are only visible to their recipient.")
+        qs = (FollowRequest.objects.filter(target=request.user, status=FollowRequest.Status.PENDING)
+              .select_related("requester").order_by("-created_at"))
+        return Response(paginate(request, qs, key="requests", serialize=lambda items: [
+            {"id": r.id, "requester": profile_out(r.requester), "status": r.status, "created_at": r.created_at.isoformat()}
+            for r in items]))
+
+
+class FollowRequestDecisionView(ApiView):
+    accept = True
+
+    def post(self, request: Request, username: str, request_id: str) -> Response:
+        if username.lower() != request.user.username:
+            raise NotFound("Follow request not found.")
+        decided = services.follow_request_respond(target=request.user, request_id=request_id, accept=self.accept)
+        return Response({"success": True, "status": decided.status})
+
+
 def _social_view(do, undo, flag: str) -> type[ApiView]:
     class SocialToggleView(ApiView):
         def post(self, request: Request, username: str) -> Response:
@@ -203,6 +234,5 @@ def _social_view(do, undo, flag: str) -> type[ApiView]:
     return SocialToggleView
 
 
-FollowView = _social_view(services.follow, services.unfollow, "following")
 BlockView = _social_view(services.block, services.unblock, "blocking")
 MuteView = _social_view(services.mute, services.unmute, "muting")

@@ -43,6 +43,9 @@ def paginate(
 ) -> dict[str, Any]:
     """Slice `queryset` by limit/offset and serialise the page with `serialize(items)`."""
     limit, offset = page_params(request, default=default, maximum=maximum)
-    total = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
     items = list(queryset[offset : offset + limit])
+    if 0 < len(items) < limit or (offset == 0 and not items):
+        total = offset + len(items)  # a short page is the last one: no COUNT query needed
+    else:
+        total = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
     return {key: serialize(items), "total": total, "has_more": offset + len(items) < total, "limit": limit, "offset": offset}

@@ -21,7 +21,7 @@ def test_me_settings_and_username(alice_api, bob):
 
 @pytest.mark.django_db
 def test_follow_block_mute(alice_api, bob_api, alice, bob):
-    assert alice_api.post("/api/users/bob/follow").json() == {"success": True, "following": True}
+    assert alice_api.post("/api/users/bob/follow").json() == {"success": True, "following": True, "requested": False}
     profile = alice_api.get("/api/users/bob").json()["user"]
     assert profile["is_following"] is True and profile["followers_count"] == 1
     assert "email" not in profile
@@ -54,3 +54,21 @@ def test_createsuperuser_gets_a_personal_space(monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "operator pass phrase")
     call_command("createsuperuser", "--noinput", username="root1", email="root1@example.com")
     assert Space.objects.get(owner__username="root1", kind="personal").slug == "root1"
+
+
+@pytest.mark.django_db
+def test_private_accounts_get_follow_requests(alice_api, bob_api, charlie_api, alice, bob):
+    bob_api.patch("/api/me/settings", {"private_account": True})
+    response = alice_api.post("/api/users/bob/follow")
+    assert response.json() == {"success": True, "following": False, "requested": True}
+    assert not Follow.objects.filter(follower=alice, following=bob).exists()
+    assert charlie_api.post("/api/users/bob/follow").json()["requested"] is True
+    assert alice_api.get("/api/users/bob/follow-requests").status_code == 404  # not alice's inbox
+    pending = bob_api.get("/api/users/bob/follow-requests").json()["requests"]
+    assert {r["requester"]["username"] for r in pending} == {"alice", "charlie"}
+    by_name = {r["requester"]["username"]: r["id"] for r in pending}
+    assert bob_api.post(f"/api/users/bob/follow-requests/{by_name['alice']}/accept").json()["status"] == "accepted"
+    assert bob_api.post(f"/api/users/bob/follow-requests/{by_name['charlie']}/reject").json()["status"] == "rejected"
+    assert bob_api.post(f"/api/users/bob/follow-requests/{by_name['charlie']}/accept").status_code == 404
+    assert Follow.objects.filter(follower=alice, following=bob).exists()
+    assert alice_api.get("/api/users/bob").json()["user"]["is_following"] is True
