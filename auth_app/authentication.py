@@ -83,7 +83,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return user, auth
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="takos"'
+        # RFC 9728: point OAuth/MCP clients at the API's protected-resource metadata (oauth app).
+        from django.conf import settings
+
+        base = settings.TAKOS_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+        return f'Bearer realm="takos", resource_metadata="{base}/.well-known/oauth-protected-resource/api"'
 
 
 class CsrfSessionAuthentication(authentication.SessionAuthentication):

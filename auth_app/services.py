@@ -28,14 +28,19 @@ class IssuedToken:
 
 
 def pat_create(
-    *, user: User, name: str, scopes: object = ALL, expires_at: datetime | None = None
+    *, user: User, name: str, scopes: object = ALL, expires_at: datetime | None = None,
+    creator_scopes: list[str] | str = ALL,
 ) -> IssuedToken:
+    """Issue a PAT. `creator_scopes` are those of the token making the request: a token can only
+    mint tokens with a subset of its own scopes (a read-only token cannot mint a full one)."""
     name = (name or "").strip()
     if not name:
         raise BadRequest("name: This field is required.", details={"fields": {"name": ["This field is required."]}})
     if expires_at is not None and expires_at <= timezone.now():
         raise BadRequest("expiresAt must be in the future.", details={"fields": {"expiresAt": ["Must be in the future."]}})
     scope_value = normalize_scopes(scopes)
+    if creator_scopes != ALL and (scope_value == ALL or not set(scope_value) <= set(creator_scopes)):
+        raise Forbidden("A token can only create tokens with a subset of its own scopes.")
     clear = tokens.generate(PersonalAccessToken.PREFIX)
     record = PersonalAccessToken.objects.create(
         user=user,

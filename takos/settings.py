@@ -289,3 +289,86 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
 }
+
+# --- oauth: OAuth 2.1 / OIDC provider on django-oauth-toolkit (see docs/oauth.md) -----------
+from takos.api.scopes import SCOPES as _API_SCOPES  # noqa: E402  (plain dict, no Django imports)
+
+
+def _oidc_rsa_private_key() -> str:
+    """RS256 key for ID tokens: env OIDC_RSA_PRIVATE_KEY(_FILE), else generated once into DATA_DIR."""
+    configured = env("OIDC_RSA_PRIVATE_KEY")
+    if configured:
+        return configured.replace("\\n", "\n")
+    key_file = DATA_DIR / "oidc_rsa_private_key.pem"
+    if not key_file.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        # Written with 0600 from the start so the key is never world-readable, even briefly.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+    return key_file.read_text()
+
+
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.OAuthClient"
+# Extra RFC 8707 resources (besides `<public url>/api`) this server issues tokens for.
+TAKOS_OAUTH_EXTRA_RESOURCES = env_list("TAKOS_OAUTH_EXTRA_RESOURCES", "")
+# Plain-http redirect URIs for non-loopback hosts: off except in development setups.
+TAKOS_OAUTH_ALLOW_HTTP_REDIRECTS = env_bool("TAKOS_OAUTH_ALLOW_HTTP_REDIRECTS", False)
+# Anyone may register a client (RFC 7591, as MCP clients do); rate-limited per IP.
+TAKOS_OAUTH_OPEN_REGISTRATION = env_bool("TAKOS_OAUTH_OPEN_REGISTRATION", True)
+TAKOS_OAUTH_REGISTER_PER_MINUTE = env_int("TAKOS_OAUTH_REGISTER_PER_MINUTE", 10)
+TAKOS_OAUTH_DEVICE_CODE_PER_MINUTE = env_int("TAKOS_OAUTH_DEVICE_CODE_PER_MINUTE", 10)
+OAUTH2_PROVIDER = {
+    "SCOPES": dict(_API_SCOPES),
+    "SCOPES_BACKEND_CLASS": "oauth.scopes.TakosScopes",
+    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.TakosOAuth2Validator",
+    "ACCESS_TOKEN_GENERATOR": "oauth.tokens.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "oauth.tokens.refresh_token_generator",
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 600,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("TAKOS_OAUTH_ACCESS_TOKEN_SECONDS", 3600),
+    "ID_TOKEN_EXPIRE_SECONDS": 3600,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("TAKOS_OAUTH_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http", *env_list("TAKOS_OAUTH_EXTRA_REDIRECT_SCHEMES", "")],
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": _oidc_rsa_private_key(),
+    "OIDC_ISS_ENDPOINT": TAKOS_PUBLIC_URL,
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": [
+        "authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code",
+    ],
+    "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": f"{TAKOS_PUBLIC_URL}/api" if TAKOS_PUBLIC_URL else "",
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "Takos API",
+    "OAUTH2_PROTECTED_RESOURCE_BEARER_METHODS_SUPPORTED": ["header"],
+    "DEVICE_FLOW_INTERVAL": 5,
+    # The device grant's user is set when the token is validated (oauth.validators), not by DOT's hook.
+    "OAUTH_PRE_TOKEN_VALIDATION": [],
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": (
+        ("oauth2_provider.dcr.AllowAllDCRPermission",) if TAKOS_OAUTH_OPEN_REGISTRATION
+        else ("oauth2_provider.dcr.IsAuthenticatedDCRPermission",)
+    ),
+    # RFC 9700 gates: all on (no implicit/password grant, S256 only, `iss` in responses,
+    # tokens hashed at rest, no access tokens in query strings).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": False,  # loopback http is checked in oauth.models
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}

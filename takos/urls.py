@@ -20,6 +20,7 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health-ready"),
     path("api/", include(api_urlpatterns)),
+    path("", include("oauth.urls")),  # oauth: /oauth/*, /.well-known/*, /api/oauth/*, /api/me/oauth/*, console
     re_path(r"^api(?:/.*)?$", api_not_found),
     path("admin/", admin.site.urls),
     path("", include("takos.console.urls")),

@@ -25,7 +25,7 @@ from accounts.models import FollowRequest, Membership, Role, User
 from auth_app.api.serializers import UsernameIn
 from takos.api.errors import NotFound
 from takos.api.pagination import paginate
-from takos.api.views import ApiView
+from takos.api.views import AccountApiView, ApiView
 
 
 class MeView(ApiView):
@@ -35,7 +35,7 @@ class MeView(ApiView):
         return Response(user_out(request.user))
 
 
-class MeSettingsView(ApiView):
+class MeSettingsView(AccountApiView):
     def get(self, request: Request) -> Response:
         return Response(settings_out(request.user))
 
@@ -45,7 +45,7 @@ class MeSettingsView(ApiView):
         return Response(settings_out(user))
 
 
-class MeUsernameView(ApiView):
+class MeUsernameView(AccountApiView):
     def patch(self, request: Request) -> Response:
         data = self.parse(UsernameIn, request)
         user = services.user_change_username(user=request.user, username=data["username"])

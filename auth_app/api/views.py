@@ -20,7 +20,8 @@ from auth_app.api.serializers import LoginIn, SignupIn, TokenCreateIn, UsernameI
 from auth_app.models import PersonalAccessToken
 from takos.api.errors import Unauthorized
 from takos.api.pagination import paginate
-from takos.api.views import ApiView
+from takos.api.permissions import token_scopes
+from takos.api.views import AccountApiView, ApiView
 
 
 def _enforce_csrf(request: Request) -> None:
@@ -78,13 +79,13 @@ class LogoutView(ApiView):
         return Response({"success": True})
 
 
-class SetupStatusView(ApiView):
+class SetupStatusView(AccountApiView):
     def get(self, request: Request) -> Response:
         user = request.user
         return Response({"setup_completed": user.setup_completed, "username": user.username, "email": user.email})
 
 
-class SetupCompleteView(ApiView):
+class SetupCompleteView(AccountApiView):
     def post(self, request: Request) -> Response:
         data = self.parse(UsernameIn, request)
         user = user_change_username(user=request.user, username=data["username"])
@@ -92,14 +93,14 @@ class SetupCompleteView(ApiView):
         return Response({"success": True, "user": user_out(user)})
 
 
-class CheckUsernameView(ApiView):
+class CheckUsernameView(AccountApiView):
     def post(self, request: Request) -> Response:
         data = self.parse(UsernameIn, request)
         problem = username_problem(data["username"].strip().lower(), exclude_user=request.user)
         return Response({"available": problem is None, **({"error": problem} if problem else {})})
 
 
-class TokensView(ApiView):
+class TokensView(AccountApiView):
     scope = None  # tokens are managed by the account itself, whatever the token's scopes
 
     def get(self, request: Request) -> Response:
@@ -112,12 +113,13 @@ class TokensView(ApiView):
             user=request.user,
             name=data["name"],
             scopes=data.get("scopes", "*"),
+            creator_scopes=token_scopes(request),
             expires_at=data.get("expiresAt") or data.get("expires_at"),
         )
         return Response({"token": issued.token, **token_out(issued.record), "id": issued.record.id}, status=201)
 
 
-class TokenDetailView(ApiView):
+class TokenDetailView(AccountApiView):
     def delete(self, request: Request, token_id: str) -> Response:
         services.pat_revoke(user=request.user, token_id=token_id)
         return Response({"success": True})

@@ -41,3 +41,13 @@ def needed_scope(request: Request, view: Any) -> str | None:
     if not scope:
         return None
     return f"{scope}:read" if request.method in SAFE_METHODS else f"{scope}:write"
+
+
+class NotDelegatedToken(BasePermission):
+    """Account management (tokens, username, settings) is for the person: session, PAT or service
+    token — never an OAuth client acting for them, whatever scopes it holds."""
+
+    message = "OAuth access tokens cannot manage the account; sign in or use a personal access token."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return getattr(request.auth, "kind", None) != "oauth"

@@ -9,7 +9,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from takos.api.permissions import TokenScope
+from takos.api.permissions import NotDelegatedToken, TokenScope
 
 
 class ApiView(APIView):
@@ -30,3 +30,9 @@ class ApiView(APIView):
 
 class PublicApiView(ApiView):
     permission_classes = [AllowAny]
+
+
+class AccountApiView(ApiView):
+    """Views that manage the signed-in person's own account."""
+
+    permission_classes = [IsAuthenticated, NotDelegatedToken, TokenScope]

@@ -26,6 +26,8 @@ class ApiClient:
     def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
         try:
             response = self.http.request(method, path, json=json, params=params)
+            if response.status_code == 401 and self._refresh_oauth_token():
+                response = self.http.request(method, path, json=json, params=params)
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach {self.config.url}: {exc}") from None
         if response.status_code == 401 and not self.config.token:
@@ -41,6 +43,20 @@ class ApiClient:
                                code=error.get("code"))
             raise CliError(f"{response.status_code} {response.reason_phrase}", status=response.status_code)
         return body
+
+    def _refresh_oauth_token(self) -> bool:
+        """Device-flow logins hold a 1 h OAuth token: renew it once with the saved refresh token."""
+        if not (self.config.token or "").startswith("tak_oat_"):
+            return False
+        from takos.cli.commands.auth_device import refresh_saved
+
+        try:
+            renewed = refresh_saved(self.config)
+        except CliError:
+            return False
+        if renewed:
+            self.http.headers["Authorization"] = f"Bearer {self.config.token}"
+        return renewed
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None} or None)

@@ -22,6 +22,10 @@ def _login(args: argparse.Namespace, api: ApiClient) -> int:
     config = api.config
     if args.url:
         config.url = args.url.rstrip("/")
+    if args.device:
+        from takos.cli.commands.auth_device import _login_device
+
+        return _login_device(args, api)
     token = args.token
     if token == "-":
         token = sys.stdin.readline().strip()
@@ -100,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("login", parents=[common], help="sign in (browser, or --token)")
     p.add_argument("--token", help="use this personal access token ('-' reads stdin)")
     p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    p.add_argument("--device", action="store_true", help="sign in with the OAuth device flow (enter a code)")
     p.set_defaults(handler=_login)
     sub.add_parser("logout", parents=[common], help="forget the saved token").set_defaults(handler=_logout)
     sub.add_parser("whoami", parents=[common], help="show the signed-in user").set_defaults(handler=_whoami)

@@ -98,3 +98,14 @@ def test_service_tokens_authenticate_as_their_user(alice):
     client = bearer(issued.token)
     assert client.get("/api/spaces").status_code == 200
     assert client.post("/api/spaces", {"name": "x"}, format="json").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_scoped_token_cannot_mint_a_broader_one(alice):
+    reader = bearer(pat_create(user=alice, name="r", scopes=["spaces:read", "repos:read"]).token)
+    assert reader.post("/api/me/personal-access-tokens", {"name": "all"}, format="json").status_code == 403
+    assert reader.post("/api/me/personal-access-tokens", {"name": "w", "scopes": ["spaces:write"]},
+                       format="json").status_code == 403
+    narrower = reader.post("/api/me/personal-access-tokens", {"name": "n", "scopes": ["repos:read"]}, format="json")
+    assert narrower.status_code == 201 and narrower.json()["scopes"] == ["repos:read"]
+    assert PersonalAccessToken.objects.filter(user=alice).count() == 2

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from oauth.api import views
+
+oauth_api_urlpatterns = [
+    path("oauth/authorize/context", views.AuthorizeContextView.as_view(), name="api-oauth-authorize-context"),
+    path("oauth/authorize/decision", views.AuthorizeDecisionView.as_view(), name="api-oauth-authorize-decision"),
+    path("oauth/device/context", views.DeviceContextView.as_view(), name="api-oauth-device-context"),
+    path("oauth/device/decision", views.DeviceDecisionView.as_view(), name="api-oauth-device-decision"),
+    path("me/oauth/consents", views.ConsentsView.as_view(), name="api-oauth-consents"),
+    path("me/oauth/consents/<str:client_id>", views.ConsentDetailView.as_view(), name="api-oauth-consent"),
+    path("me/oauth/audit-logs", views.AuditLogsView.as_view(), name="api-oauth-audit-logs"),
+    path("me/oauth/clients", views.ClientsView.as_view(), name="api-oauth-clients"),
+    path("me/oauth/clients/<str:client_id>", views.ClientDetailView.as_view(), name="api-oauth-client"),
+    path("me/oauth/clients/<str:client_id>/secret", views.ClientSecretView.as_view(), name="api-oauth-client-secret"),
+]

@@ -1,0 +1,182 @@
+"""The OAuth group: clients (swapped-in DOT Application), consents and the audit trail.
+
+Tokens, codes, ID tokens and device grants stay django-oauth-toolkit's own models. Access and
+refresh tokens are stored only as SHA-256 checksums (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from oauth2_provider.models import AbstractApplication, ApplicationManager
+
+from takos.models import IdModel
+
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_REFRESH_TOKEN = "refresh_token"
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+SUPPORTED_GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE)
+
+# DOT keeps one grant constant per application; Takos clients hold a list of RFC 7591 names.
+DOT_TO_RFC_GRANT = {
+    AbstractApplication.GRANT_AUTHORIZATION_CODE: GRANT_AUTHORIZATION_CODE,
+    AbstractApplication.GRANT_CLIENT_CREDENTIALS: GRANT_CLIENT_CREDENTIALS,
+    AbstractApplication.GRANT_DEVICE_CODE: GRANT_DEVICE_CODE,
+}
+RFC_TO_DOT_GRANT = {v: k for k, v in DOT_TO_RFC_GRANT.items()}
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+DEVICE_CODE_TTL = 15 * 60  # seconds a device/user code pair lives (RFC 8628 expires_in)
+
+
+class OAuthClient(AbstractApplication):
+    """A registered OAuth client (the `oauth_clients` table of the spec).
+
+    `grant_types` (RFC 7591 names) is authoritative; DOT's single `authorization_grant_type`
+    keeps the primary one so DOT's own forms and checks stay meaningful.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+        REVOKED = "revoked"
+
+    grant_types = models.JSONField(default=list, blank=True)
+    allowed_scopes = models.JSONField(default=list, blank=True, help_text="Empty = every scope.")
+    description = models.TextField(blank=True)
+    client_uri = models.URLField(max_length=500, blank=True)
+    logo_uri = models.URLField(max_length=500, blank=True)
+    policy_uri = models.URLField(max_length=500, blank=True)
+    tos_uri = models.URLField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+
+    objects = ApplicationManager()
+
+    class Meta(AbstractApplication.Meta):
+        db_table = "oauth_clients"
+        verbose_name = "OAuth client"
+        indexes = [models.Index(fields=["user", "created"])]
+
+    def natural_key(self) -> tuple[str]:
+        return (self.client_id,)
+
+    @property
+    def rfc_grant_types(self) -> list[str]:
+        if self.grant_types:
+            return list(self.grant_types)
+        primary = DOT_TO_RFC_GRANT.get(self.authorization_grant_type)
+        if primary is None:
+            return []
+        extra = [GRANT_REFRESH_TOKEN] if primary in (GRANT_AUTHORIZATION_CODE, GRANT_DEVICE_CODE) else []
+        return [primary, *extra]
+
+    def allows_grant_type(self, *grant_types: str) -> bool:
+        mine = set(self.rfc_grant_types)
+        return any(DOT_TO_RFC_GRANT.get(g, g) in mine for g in grant_types)
+
+    def allows_refresh(self) -> bool:
+        return GRANT_REFRESH_TOKEN in self.rfc_grant_types
+
+    def is_usable(self, request: Any) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    def get_allowed_schemes(self) -> list[str]:
+        return list(settings.OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"])
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.registration_source == self.RegistrationSource.DCR
+
+    @property
+    def scope_list(self) -> list[str]:
+        from takos.api.scopes import SCOPES
+
+        return list(self.allowed_scopes) if self.allowed_scopes else list(SCOPES)
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        # RFC 9700 §2.1: plain http redirect URIs only for loopback (native apps, RFC 8252).
+        if not settings.TAKOS_OAUTH_ALLOW_HTTP_REDIRECTS:
+            for uri in self.redirect_uris.split():
+                parts = urlsplit(uri)
+                if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+                    errors.setdefault("redirect_uris", []).append(f"{uri}: http is only allowed for loopback hosts.")
+        unknown = [g for g in self.grant_types if g not in SUPPORTED_GRANT_TYPES]
+        if unknown:
+            errors["grant_types"] = [f"Unsupported grant types: {', '.join(unknown)}."]
+        if GRANT_CLIENT_CREDENTIALS in self.grant_types and self.client_type != self.CLIENT_CONFIDENTIAL:
+            errors.setdefault("grant_types", []).append("client_credentials needs a confidential client.")
+        if GRANT_AUTHORIZATION_CODE in self.grant_types and not self.redirect_uris.split():
+            errors.setdefault("redirect_uris", []).append("authorization_code needs at least one redirect URI.")
+        from takos.api.scopes import SCOPES
+
+        bad_scopes = [s for s in self.allowed_scopes if s not in SCOPES]
+        if bad_scopes:
+            errors["allowed_scopes"] = [f"Unknown scopes: {', '.join(bad_scopes)}."]
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Every client can ask for `openid`; ID tokens are RS256-signed with the server key.
+        if not self.algorithm:
+            self.algorithm = self.RS256_ALGORITHM
+        self.sync_primary_grant()
+        super().save(*args, **kwargs)
+
+    def sync_primary_grant(self) -> None:
+        """Mirror the first grant of `grant_types` into DOT's single-valued field."""
+        primary = next((RFC_TO_DOT_GRANT[g] for g in self.grant_types if g in RFC_TO_DOT_GRANT), None)
+        if primary:
+            self.authorization_grant_type = primary
+
+
+class OAuthConsent(IdModel):
+    """A person's remembered grant to one client; skips the consent screen until revoked."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        REVOKED = "revoked"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oauth_consents")
+    client = models.ForeignKey(OAuthClient, on_delete=models.CASCADE, related_name="consents")
+    scopes = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    granted_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "oauth_consents"
+        constraints = [models.UniqueConstraint(fields=["user", "client"], name="oauth_consent_user_client_unique")]
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.client_id} ({self.status})"
+
+    def covers(self, scopes: list[str]) -> bool:
+        return self.status == self.Status.ACTIVE and set(scopes) <= set(self.scopes)
+
+
+class OAuthAuditLog(IdModel):
+    """What happened with OAuth for a person: approvals, tokens, revocations, reuse alarms."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="oauth_audit_logs"
+    )
+    client_id = models.CharField(max_length=255, blank=True, db_index=True)
+    event_type = models.CharField(max_length=64, db_index=True)
+    ip_address = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "oauth_audit_logs"
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.client_id}"
