@@ -6,3 +6,9 @@ class DispatchConfig(AppConfig):
     name = "dispatch"
     label = "dispatch"
     verbose_name = "Tenant dispatch"
+
+    def ready(self) -> None:
+        from dispatch.table import on_routes_changed
+        from takos.hooks import routes_changed
+
+        routes_changed.connect(on_routes_changed, dispatch_uid="dispatch.routes_changed")

@@ -17,11 +17,12 @@ django_asgi = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 
+from dispatch.middleware import DispatchMiddleware  # noqa: E402
 from takos.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_asgi),
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "http": DispatchMiddleware(ASGIStaticFilesHandler(django_asgi)),
+        "websocket": DispatchMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

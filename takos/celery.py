@@ -7,8 +7,11 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 from kombu import Queue
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "takos.settings")
+# The embedded default's broker: kombu's filesystem transport with atomic writes (takos/broker.py).
+TRANSPORT_ALIASES["takosfs"] = "takos.broker:Transport"
 
 app = Celery("takos")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -41,10 +44,28 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     timezone="UTC",
     beat_schedule={
+        "agents-recover-runs": {  # agents: requeue/fail runs whose lease expired
+            "task": "agents.recover_runs",
+            "schedule": float(os.environ.get("TAKOS_RUN_RECOVERY_INTERVAL", "60")),
+        },
         "auth-purge-expired-sessions": {
             "task": "auth_app.purge_expired",
             "schedule": crontab(minute=17),
         },
+        # hosts: orphan containers, dead/idle sessions, expired proxy tokens
+        "hosts-recover-containers": {"task": "hosts.recover_containers", "schedule": 120.0},
+        "hosts-reap-sessions": {"task": "hosts.reap_sessions", "schedule": 60.0},
+        "hosts-purge-proxy-tokens": {"task": "hosts.purge_proxy_tokens", "schedule": crontab(minute=41)},
+        # workflows: requeue/fail jobs whose lease expired, cron (`on.schedule`) triggers, artifact retention
+        "workflows-recover": {"task": "workflows.recover", "schedule": 30.0},
+        "workflows-schedule": {"task": "workflows.schedule_tick", "schedule": crontab()},
+        "workflows-purge-artifacts": {"task": "workflows.purge_artifacts", "schedule": crontab(minute=23)},
+        # workers: advance canary rollouts, recover stuck deployments, stop idle runtimes, re-verify domains
+        "workers-advance-rollouts": {"task": "workers.advance_rollouts",
+                                     "schedule": float(os.environ.get("TAKOS_ROLLOUT_TICK_SECONDS", "5"))},
+        "workers-recover-deployments": {"task": "workers.recover_deployments", "schedule": 60.0},
+        "workers-reap-idle-runtimes": {"task": "workers.reap_idle_runtimes", "schedule": 60.0},
+        "workers-recheck-domains": {"task": "workers.recheck_domains", "schedule": crontab(minute="*/15")},
     },
 )
 app.autodiscover_tasks()

@@ -19,3 +19,8 @@ repo_pushed = Signal()
 
 # When a deployment or custom domain changes, dispatch drops cached routes. hostnames=list[str]
 routes_changed = Signal()
+
+# workflows: a pull request was opened, reopened, edited or closed (after commit):
+# pr=repos.models.PullRequest, action="opened"|"reopened"|"edited"|"closed", actor=User|None.
+# Head updates ("synchronize") are derived by workflows from repo_pushed, so repos need not send them.
+pull_request_changed = Signal()

@@ -258,9 +258,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery: filesystem broker in DATA_DIR or CELERY_BROKER_URL/REDIS_URL ---------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
-BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL") or REDIS_URL or "takosfs://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_URL = "takosfs://"  # same folders, atomic writes (takos/broker.py)
+BROKER_DIR = DATA_DIR / "broker"
+if CELERY_BROKER_URL.startswith("takosfs://"):
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -281,6 +283,38 @@ CELERY_BEAT_SCHEDULE_FILE = str(DATA_DIR / "celerybeat-schedule")
 # --- Containers -------------------------------------------------------------------------
 TAKOS_CONTAINER_DRIVER = env("TAKOS_CONTAINER_DRIVER", "local")  # local | docker
 
+# hosts: images, Docker options, proxy tokens, egress, sessions (see docs/hosts.md) ------
+_RUNTIME_IMAGE = env("TAKOS_IMAGE_RUNTIME", "takos-runtime:latest")
+TAKOS_CONTAINER_IMAGES = {
+    "default": _RUNTIME_IMAGE,
+    "ubuntu-latest": _RUNTIME_IMAGE,
+    "runtime": _RUNTIME_IMAGE,
+    "executor": env("TAKOS_IMAGE_EXECUTOR", "takos-executor:latest"),
+    "browser": env("TAKOS_IMAGE_BROWSER", "takos-browser:latest"),
+}
+# "host" publishes nothing: containers listen on allocated 127.0.0.1 ports ($PORT).
+# Any other value (bridge, a user network) publishes container ports on 127.0.0.1.
+TAKOS_DOCKER_NETWORK = env("TAKOS_DOCKER_NETWORK", "host")
+TAKOS_DOCKER_READ_ONLY = env_bool("TAKOS_DOCKER_READ_ONLY", True)
+TAKOS_CONTAINER_NAMESPACE = env("TAKOS_CONTAINER_NAMESPACE", "")  # default: a hash of DATA_DIR
+TAKOS_DOCKER_TIMEOUT = env_int("TAKOS_DOCKER_TIMEOUT", 60)  # seconds per engine API call
+TAKOS_CONTAINER_START_TIMEOUT = env_int("TAKOS_CONTAINER_START_TIMEOUT", 60)
+# How containers reach this control plane (host networking: loopback).
+TAKOS_PROXY_URL = env("TAKOS_PROXY_URL", "") or f"http://127.0.0.1:{env('PORT', '8000')}"
+TAKOS_PROXY_TOKEN_TTL = env_int("TAKOS_PROXY_TOKEN_TTL", 3600)
+TAKOS_EGRESS_ALLOWED_HOSTS = env_list("TAKOS_EGRESS_ALLOWED_HOSTS", "")  # names or CIDRs exempt from the guard
+TAKOS_EGRESS_ALLOWED_PORTS = [int(p) for p in env_list("TAKOS_EGRESS_ALLOWED_PORTS", "80,443")]
+TAKOS_EGRESS_TIMEOUT = env_int("TAKOS_EGRESS_TIMEOUT", 300)
+TAKOS_EGRESS_MAX_REQUEST = env_int("TAKOS_EGRESS_MAX_REQUEST", 10 * 1024 * 1024)
+TAKOS_EGRESS_MAX_RESPONSE = env_int("TAKOS_EGRESS_MAX_RESPONSE", 25 * 1024 * 1024)
+TAKOS_SESSION_HEARTBEAT_SECONDS = env_int("TAKOS_SESSION_HEARTBEAT_SECONDS", 30)
+TAKOS_SESSION_DEAD_SECONDS = env_int("TAKOS_SESSION_DEAD_SECONDS", 120)  # no heartbeat at all -> dead
+TAKOS_SESSION_IDLE_SECONDS = env_int("TAKOS_SESSION_IDLE_SECONDS", 600)  # no user activity -> stopped
+TAKOS_SESSION_MEMORY_MB = env_int("TAKOS_SESSION_MEMORY_MB", 1024)
+TAKOS_BROWSER_IDLE_SECONDS = env_int("TAKOS_BROWSER_IDLE_SECONDS", 900)
+TAKOS_BROWSER_MEMORY_MB = env_int("TAKOS_BROWSER_MEMORY_MB", 1024)
+TAKOS_RUNTIME_WARM_POOL = env_int("TAKOS_RUNTIME_WARM_POOL", 0)  # pre-started runtime containers
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -289,6 +323,24 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
 }
+
+# --- agents: model providers, run leases, streams ---------------------------------------
+# offline (built-in, no network) | openai | anthropic | space (the space's /model provider when its key is set)
+TAKOS_AGENT_PROVIDER = env("TAKOS_AGENT_PROVIDER", "offline").lower()
+TAKOS_OPENAI_API_KEY = env("TAKOS_OPENAI_API_KEY") or env("OPENAI_API_KEY")
+TAKOS_OPENAI_BASE_URL = env("TAKOS_OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
+TAKOS_ANTHROPIC_API_KEY = env("TAKOS_ANTHROPIC_API_KEY") or env("ANTHROPIC_API_KEY")
+TAKOS_ANTHROPIC_BASE_URL = env("TAKOS_ANTHROPIC_BASE_URL", "https://api.anthropic.com").rstrip("/")
+TAKOS_AGENT_MAX_TURNS = env_int("TAKOS_AGENT_MAX_TURNS", 8)
+TAKOS_OFFLINE_TOKEN_DELAY_MS = env_int("TAKOS_OFFLINE_TOKEN_DELAY_MS", 10)
+TAKOS_RUN_LEASE_SECONDS = env_int("TAKOS_RUN_LEASE_SECONDS", 300)
+TAKOS_RUN_HEARTBEAT_SECONDS = float(env("TAKOS_RUN_HEARTBEAT_SECONDS", "5"))
+TAKOS_RUN_RECOVERY_INTERVAL = float(env("TAKOS_RUN_RECOVERY_INTERVAL", "60"))
+TAKOS_RUN_MAX_RECOVERIES = env_int("TAKOS_RUN_MAX_RECOVERIES", 1)
+# Streams are woken by the channel layer; the DB poll is the safety net (and the only path
+# across processes on the embedded in-memory layer).
+TAKOS_STREAM_POLL_SECONDS = float(env("TAKOS_STREAM_POLL_SECONDS", "2.0" if REDIS_URL else "0.1"))
+TAKOS_SSE_HEARTBEAT_SECONDS = float(env("TAKOS_SSE_HEARTBEAT_SECONDS", "15"))
 
 # --- oauth: OAuth 2.1 / OIDC provider on django-oauth-toolkit (see docs/oauth.md) -----------
 from takos.api.scopes import SCOPES as _API_SCOPES  # noqa: E402  (plain dict, no Django imports)
@@ -372,3 +424,48 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
+
+# --- repos (git hosting) ----------------------------------------------------------------
+# Largest pack a single `git push` may send (spec: 90 MB); the /api body limit does not apply to /git.
+TAKOS_GIT_MAX_PACK_BYTES = env_int("TAKOS_GIT_MAX_PACK_BYTES", 90 * 1024 * 1024)
+# Blob API: JSON content up to this size; raw downloads up to the second.
+TAKOS_REPO_BLOB_MAX_BYTES = env_int("TAKOS_REPO_BLOB_MAX_BYTES", 1024 * 1024)
+TAKOS_REPO_RAW_MAX_BYTES = env_int("TAKOS_REPO_RAW_MAX_BYTES", 50 * 1024 * 1024)
+TAKOS_RELEASE_ASSET_MAX_BYTES = env_int("TAKOS_RELEASE_ASSET_MAX_BYTES", 100 * 1024 * 1024)
+
+# --- workers / services / dispatch: deployments, rollout, tenant dispatch (see docs/deployments.md) ---
+TAKOS_DEPLOY_MEMORY_MB = env_int("TAKOS_DEPLOY_MEMORY_MB", 512)
+TAKOS_DEPLOY_START_TIMEOUT = env_int("TAKOS_DEPLOY_START_TIMEOUT", 60)  # seconds until healthy
+TAKOS_DEPLOY_LEASE_SECONDS = env_int("TAKOS_DEPLOY_LEASE_SECONDS", 600)
+TAKOS_DEPLOY_KEEP_WARM = env_int("TAKOS_DEPLOY_KEEP_WARM", 1)  # previous versions kept running for rollback
+TAKOS_ROLLOUT_TICK_SECONDS = float(env("TAKOS_ROLLOUT_TICK_SECONDS", "5"))  # beat: advance canary steps
+TAKOS_RUNTIME_IDLE_SECONDS = env_int("TAKOS_RUNTIME_IDLE_SECONDS", 1800)  # scale to zero after idle; 0 = never
+TAKOS_DISPATCH_MAX_BODY = env_int("TAKOS_DISPATCH_MAX_BODY", 10 * 1024 * 1024)
+TAKOS_DISPATCH_TIMEOUT = float(env("TAKOS_DISPATCH_TIMEOUT", "60"))  # seconds for the runtime to answer
+TAKOS_DISPATCH_CONNECT_TIMEOUT = float(env("TAKOS_DISPATCH_CONNECT_TIMEOUT", "5"))
+TAKOS_DISPATCH_SPACE_CONCURRENCY = env_int("TAKOS_DISPATCH_SPACE_CONCURRENCY", 200)  # in-flight per tenant
+TAKOS_DISPATCH_CACHE_SECONDS = float(env("TAKOS_DISPATCH_CACHE_SECONDS", "5"))
+# Custom domains: DNS answers come from this resolver ("system", or "host:port" of a nameserver);
+# the HTTP check connects to the domain's address on this port.
+TAKOS_DNS_RESOLVER = env("TAKOS_DNS_RESOLVER", "system")
+# "self" = the port this server listens on ($PORT), when nothing fronts it on :80.
+TAKOS_DOMAIN_HTTP_PORT = int(env("PORT", "8000")) if env("TAKOS_DOMAIN_HTTP_PORT") == "self" \
+    else env_int("TAKOS_DOMAIN_HTTP_PORT", 80)
+
+# --- workflows: CI runs, secrets, logs, artifacts (see docs/workflows.md) ----------------
+# Secrets at rest are encrypted with a key derived from this (falls back to SECRET_KEY).
+TAKOS_ENCRYPTION_KEY = env("TAKOS_ENCRYPTION_KEY")
+# runs-on label -> container image label (hosts resolves image labels to images).
+TAKOS_WORKFLOW_RUNNERS = dict(
+    item.split("=", 1) for item in env_list("TAKOS_WORKFLOW_RUNNERS", "default=default,ubuntu-latest=default")
+)
+TAKOS_WORKFLOW_LEASE_SECONDS = env_int("TAKOS_WORKFLOW_LEASE_SECONDS", 120)
+TAKOS_WORKFLOW_HEARTBEAT_SECONDS = float(env("TAKOS_WORKFLOW_HEARTBEAT_SECONDS", "5"))
+TAKOS_WORKFLOW_MAX_ATTEMPTS = env_int("TAKOS_WORKFLOW_MAX_ATTEMPTS", 2)  # per job, counting recoveries
+TAKOS_WORKFLOW_DEFAULT_TIMEOUT_MINUTES = env_int("TAKOS_WORKFLOW_DEFAULT_TIMEOUT_MINUTES", 360)
+TAKOS_WORKFLOW_ARTIFACT_RETENTION_DAYS = env_int("TAKOS_WORKFLOW_ARTIFACT_RETENTION_DAYS", 90)
+TAKOS_WORKFLOW_MAX_LOG_BYTES = env_int("TAKOS_WORKFLOW_MAX_LOG_BYTES", 256 * 1024 * 1024)
+TAKOS_WORKFLOW_MAX_ARTIFACT_BYTES = env_int("TAKOS_WORKFLOW_MAX_ARTIFACT_BYTES", 500 * 1024 * 1024)
+TAKOS_WORKFLOW_CONTAINER_MEMORY_MB = env_int("TAKOS_WORKFLOW_CONTAINER_MEMORY_MB", 2048)
+# Keep the client's X-Forwarded-For chain (only behind a proxy you trust).
+TAKOS_DISPATCH_TRUST_FORWARDED = env_bool("TAKOS_DISPATCH_TRUST_FORWARDED", False)

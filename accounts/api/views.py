@@ -78,7 +78,13 @@ class SpacesView(ApiView):
         space = services.space_create(
             owner=request.user, name=data["name"], description=data.get("description", ""), slug=data.get("id")
         )
-        return Response({"space": space_out(space, Role.OWNER)}, status=status.HTTP_201_CREATED)
+        # Spec: the answer carries the default repository `main` that the repos app creates with the space.
+        from repos.api.serializers import repo_out
+        from repos.selectors import default_repository
+
+        repo = default_repository(space)
+        return Response({"space": space_out(space, Role.OWNER), "repository": repo_out(repo, request) if repo else None},
+                        status=status.HTTP_201_CREATED)
 
 
 class SpaceDetailView(ApiView):

@@ -49,6 +49,20 @@ class ContainerHandle:
 class ContainerStatus:
     state: str  # created | running | exited | missing
     exit_code: int | None = None
+    oom_killed: bool = False  # the kernel killed it for exceeding its memory limit
+    reason: str | None = None  # why it exited when known: "oom", "timeout", "killed", engine error text
+
+    @property
+    def failed(self) -> bool:
+        return self.state == "missing" or (self.state == "exited" and (self.exit_code != 0 or self.oom_killed))
+
+
+class DriverError(Exception):
+    """The driver could not do what was asked (engine down, image missing, refused)."""
+
+
+class DriverUnavailable(DriverError):
+    """This driver cannot be used here (engine unreachable, or local driver in production)."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ def test_it_creates_and_lists_spaces(alice_api):
     assert response.status_code == 201, response.content
     space = response.json()["space"]
     assert space["slug"] == "acme-robots" and space["kind"] == "team" and space["member_role"] == "owner"
+    assert response.json()["repository"]["name"] == "main"
     assert len(space["id"]) == 12 and space["id"].isalnum() and space["id"].islower()
     listed = alice_api.get("/api/spaces").json()
     assert listed["total"] == 2 and listed["has_more"] is False

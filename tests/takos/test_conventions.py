@@ -86,3 +86,12 @@ def test_openapi_schema_and_docs():
     assert "/api/spaces" in paths and "/api/me/personal-access-tokens" in paths
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_upload_endpoints_can_raise_the_body_limit(settings):
+    from takos.api.middleware import body_limit_for
+
+    settings.TAKOS_RELEASE_ASSET_MAX_BYTES = 5 * 1024 * 1024
+    assert body_limit_for("/api/repos/abcdefghijkl/releases/v1.0/assets") == 5 * 1024 * 1024
+    assert body_limit_for("/api/repos/abcdefghijkl/releases/v1.0") == settings.TAKOS_API_MAX_BODY
+    assert body_limit_for("/api/spaces") == settings.TAKOS_API_MAX_BODY

@@ -1,0 +1,115 @@
+"""Async stream endpoints: `GET /api/runs/:id/sse` and the `/api/runs/:id/ws` consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.http import HttpRequest, HttpResponse
+
+from agents import events, selectors
+from agents.models import Run, RunEvent
+from agents.streams import StreamItem, authenticate, follow, parse_last_event_id, sse_response
+from takos.api.errors import ApiError, error_response
+
+
+def _item(event: RunEvent) -> StreamItem:
+    return StreamItem(seq=event.seq, type=event.type, data=event.data, terminal=event.type in events.TERMINAL_TYPES)
+
+
+def run_stream(run_id: str, after: int) -> Any:
+    # Readers query outside Django's single sync thread, so many streams never queue behind views.
+    @sync_to_async(thread_sensitive=False)
+    def fetch(after_seq: int) -> list[StreamItem]:
+        return [_item(e) for e in RunEvent.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")[:500]]
+
+    @sync_to_async(thread_sensitive=False)
+    def finished() -> bool:
+        status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
+        return status is None or status in Run.TERMINAL
+
+    return follow(group=events.run_group(run_id), after=after, fetch=fetch, finished=finished)
+
+
+async def run_sse(request: HttpRequest, run_id: str) -> HttpResponse:
+    if request.method != "GET":
+        return error_response(405, f"Method {request.method} is not allowed here.")
+    user, problem = await authenticate(request, scope="threads:read")
+    if problem is not None:
+        return problem
+    try:
+        await sync_to_async(selectors.run_for_user, thread_sensitive=False)(user, run_id)
+    except ApiError as exc:
+        return error_response(exc.status_code, str(exc.detail), code=exc.code)
+    return sse_response(run_stream(run_id, parse_last_event_id(request)))
+
+
+class RunConsumer(AsyncJsonWebsocketConsumer):
+    """WebSocket: `connected`, then `replay` of events after ?last_event_id=, then live events."""
+
+    async def connect(self) -> None:
+        from urllib.parse import parse_qs
+
+        from auth_app.authentication import resolve_token
+
+        self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        user = self.scope.get("user")
+        token = (query.get("token") or [""])[0]
+        for name, value in self.scope.get("headers", []):
+            if name == b"authorization" and value.lower().startswith(b"bearer "):
+                token = value.decode().split(None, 1)[1]
+        if token:
+            found = await sync_to_async(resolve_token)(token)
+            user = found[0] if found else None
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        try:
+            run = (await sync_to_async(selectors.run_for_user)(user, self.run_id)).obj
+        except ApiError:
+            await self.close(code=4404)
+            return
+        try:
+            after = max(0, int((query.get("last_event_id") or ["0"])[0]))
+        except ValueError:
+            after = 0
+        await self.accept()
+        await self.send_json({"type": "connected", "data": {"connectionId": uuid.uuid4().hex,
+                                                            "lastEventId": run.last_event_id}})
+        backlog = await sync_to_async(lambda: list(RunEvent.objects.filter(run_id=self.run_id, seq__gt=after)
+                                                   .order_by("seq")[:2000]))()
+        await self.send_json({"type": "replay", "data": {"events": [events.event_out(e) for e in backlog],
+                                                         "count": len(backlog)}})
+        last = backlog[-1].seq if backlog else after
+        if backlog and backlog[-1].type in events.TERMINAL_TYPES:
+            await self.close()
+            return
+        self.pump = asyncio.create_task(self._pump(last))
+
+    async def _pump(self, after: int) -> None:
+        async for item in run_stream(self.run_id, after):
+            if item is None:
+                continue
+            await self.send_json({"type": item.type, "data": item.data, "eventId": item.seq, "event_id": item.seq})
+            if item.terminal:
+                break
+        await self.close()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if content == "ping" or (isinstance(content, dict) and content.get("type") == "ping"):
+            await self.send_json({"type": "pong"})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
+
+    async def disconnect(self, code: int) -> None:
+        pump = getattr(self, "pump", None)
+        if pump is not None:
+            pump.cancel()

@@ -1,0 +1,377 @@
+"""Writes for agents: the only code that changes threads, messages, runs and their satellites.
+
+Run state moves only by compare-and-set on `status` (and on the lease columns), so a task
+delivered twice, a late executor call or a racing cancel can never move a finished run.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from accounts.models import Membership, Space, User
+from agents import events
+from agents.models import AgentTask, Artifact, Memory, Message, Run, Skill, Thread, ThreadShare
+from takos.api.errors import BadRequest, Conflict, NotFound
+
+logger = logging.getLogger("takos.agents")
+
+MULTITASK_STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
+MENTION_RE = re.compile(r"(?<![\w@])@([a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?)")
+
+
+# --- threads -------------------------------------------------------------------------------
+
+
+def thread_create(*, space: Space, actor: User | None, title: str = "", locale: str = "",
+                  parent_run: Run | None = None) -> Thread:
+    return Thread.objects.create(space=space, created_by=actor, title=title[:200], locale=locale,
+                                 parent_run=parent_run)
+
+
+def thread_update(*, thread: Thread, data: dict[str, Any]) -> Thread:
+    fields = [name for name in ("title", "locale", "status", "context_window") if name in data]
+    for name in fields:
+        setattr(thread, name, data[name])
+    if fields:
+        thread.save(update_fields=[*fields, "updated_at"])
+    return thread
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def message_create(*, thread: Thread, role: str, content: str = "", author: User | None = None,
+                   tool_calls: list[dict[str, Any]] | None = None, tool_call_id: str = "",
+                   metadata: dict[str, Any] | None = None, run: Run | None = None,
+                   operation_key: str = "") -> Message:
+    """Append a message; with `operation_key` a replay returns the message stored the first time."""
+    if operation_key and run is not None:
+        existing = Message.objects.filter(run=run, operation_key=operation_key).first()
+        if existing is not None:
+            return existing
+    with transaction.atomic():
+        # Lock the thread row so two writers never pick the same sequence number.
+        Thread.objects.select_for_update().filter(pk=thread.pk).update(updated_at=timezone.now())
+        last = Message.objects.filter(thread=thread).aggregate(m=Max("sequence"))["m"] or 0
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    thread=thread, role=role, content=content or "", author=author, tool_calls=tool_calls or None,
+                    tool_call_id=tool_call_id or "", metadata=metadata or {}, run=run, sequence=last + 1,
+                    operation_key=operation_key,
+                )
+        except IntegrityError:
+            return Message.objects.get(run=run, operation_key=operation_key)
+        if role == Message.Role.USER and author is not None:
+            _notify_mentions(thread=thread, message=message, author=author)
+    return message
+
+
+def _notify_mentions(*, thread: Thread, message: Message, author: User) -> None:
+    names = {m.lower() for m in MENTION_RE.findall(message.content)} - {author.username.lower()}
+    if not names:
+        return
+    from platform_app.notifications.services import notification_create
+
+    members = Membership.objects.filter(space=thread.space, user__username__in=names).select_related("user")
+    for membership in members:
+        notification_create(
+            recipient=membership.user, space=thread.space, type="thread.mention",
+            title=f"@{author.username} mentioned you in {thread.title or 'a thread'}",
+            body=message.content[:500], data={"thread_id": thread.id, "message_id": message.id},
+        )
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+def _enqueue(run_id: str) -> None:
+    from agents.tasks import execute_run
+
+    execute_run.apply_async(kwargs={"run_id": run_id})
+
+
+def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
+               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue") -> Run:
+    """Create a run on `thread` following the multitask strategy (LangGraph semantics).
+
+    reject: 409 while another run of the thread is active. enqueue: the run waits as
+    `pending` until the active ones end. interrupt: active runs are cancelled first.
+    rollback: active runs are cancelled and deleted with the messages they wrote.
+    """
+    if multitask_strategy not in MULTITASK_STRATEGIES:
+        raise BadRequest(f"multitask_strategy must be one of {', '.join(MULTITASK_STRATEGIES)}.")
+    if parent_run is not None and parent_run.space_id != thread.space_id:
+        raise NotFound("Parent run not found.")
+    payload = input if isinstance(input, dict) else ({} if input is None else {"message": input})
+    with transaction.atomic():
+        Thread.objects.select_for_update().filter(pk=thread.pk).update(updated_at=timezone.now())
+        active = list(Run.objects.filter(thread=thread).active().order_by("created_at"))
+        if active and multitask_strategy == "reject":
+            raise Conflict("The thread already has an active run.", details={"active_run_ids": [r.id for r in active]})
+        if active and multitask_strategy in ("interrupt", "rollback"):
+            for other in active:
+                run_cancel(run=other, reason=f"Interrupted by a new run ({multitask_strategy}).")
+            if multitask_strategy == "rollback":
+                Message.objects.filter(run__in=active).delete()
+                Run.objects.filter(pk__in=[r.pk for r in active]).delete()
+            active = []
+        root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
+        run = Run.objects.create(
+            thread=thread, space=thread.space, requester=actor, agent_type=agent_type or "default", model=model or "",
+            input=payload, parent_run=parent_run, root_run=root, root_thread=(root.thread if root else thread),
+            multitask_strategy=multitask_strategy,
+            status=Run.Status.PENDING if active else Run.Status.QUEUED,
+        )
+        text = payload.get("message") or payload.get("content")
+        if isinstance(text, str) and text.strip():
+            message_create(thread=thread, role=Message.Role.USER, content=text, author=actor, run=run)
+        events.emit(run_id=run.id, type="run_status", data={"status": run.status})
+        if run.status == Run.Status.QUEUED:
+            transaction.on_commit(lambda: _enqueue(run.id))
+    return run
+
+
+def run_spawn(*, parent: Run, message: str, agent_type: str = "default") -> Run:
+    """A sub-run on its own child thread, so it never queues behind its parent."""
+    child_thread = thread_create(space=parent.space, actor=parent.requester, title=f"Sub-run of {parent.id}",
+                                 parent_run=parent)
+    return run_create(thread=child_thread, actor=parent.requester, agent_type=agent_type,
+                      input={"message": message}, parent_run=parent)
+
+
+def _start_next_pending(thread_id: str) -> None:
+    """After a run ends, the oldest `pending` run of the thread (enqueue strategy) goes next."""
+    if Run.objects.filter(thread_id=thread_id, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)).exists():
+        return
+    nxt = Run.objects.filter(thread_id=thread_id, status=Run.Status.PENDING).order_by("created_at").first()
+    if nxt is None:
+        return
+    if Run.objects.filter(pk=nxt.pk, status=Run.Status.PENDING).update(status=Run.Status.QUEUED):
+        events.emit(run_id=nxt.id, type="run_status", data={"status": "queued"})
+        transaction.on_commit(lambda: _enqueue(nxt.id))
+
+
+def _finish(run: Run, *, status: str, extra: dict[str, Any], error: str = "",
+            permanent: bool | None = None, expect: tuple[str, ...] = Run.ACTIVE,
+            lease: tuple[str, int] | None = None) -> bool:
+    """Move an active run to a terminal status once; emit the terminal event and notify."""
+    now = timezone.now()
+    with transaction.atomic():
+        qs = Run.objects.filter(pk=run.pk, status__in=expect)
+        if lease is not None:
+            qs = qs.filter(service_id=lease[0], lease_version=lease[1])
+        if not qs.update(status=status, completed_at=now, error=error[:10000], service_id=None, **extra):
+            return False
+        run.refresh_from_db()
+        events.emit(run_id=run.id, type=events.terminal_type(status),
+                    data=events.terminal_payload(run, error=error or None, permanent=permanent))
+        if status in (Run.Status.COMPLETED, Run.Status.FAILED) and run.requester_id:
+            _notify_run_end(run)
+        _start_next_pending(run.thread_id)
+    return True
+
+
+def _notify_run_end(run: Run) -> None:
+    from platform_app.notifications.services import notification_create
+
+    ok = run.status == Run.Status.COMPLETED
+    notification_create(
+        recipient=run.requester, space=run.space, type="run.completed" if ok else "run.failed",
+        title=f"Run {'completed' if ok else 'failed'}: {run.thread.title or run.thread_id}",
+        body=(run.output if ok else run.error)[:500],
+        data={"run_id": run.id, "thread_id": run.thread_id, "status": run.status},
+    )
+
+
+def run_cancel(*, run: Run, reason: str = "Cancelled by user.") -> Run:
+    """Cancel an active run: status first (the executor notices within its poll), then the event."""
+    if run.is_terminal:
+        raise BadRequest(f"The run is already {run.status}.")
+    if not _finish(run, status=Run.Status.CANCELLED, extra={}, error=reason):
+        run.refresh_from_db()
+        raise BadRequest(f"The run is already {run.status}.")
+    return run
+
+
+def run_complete(*, run: Run, lease: tuple[str, int] | None, output: str, usage: dict[str, Any]) -> bool:
+    return _finish(run, status=Run.Status.COMPLETED, extra={"output": output, "usage": usage}, lease=lease,
+                   expect=(Run.Status.RUNNING,))
+
+
+def run_fail(*, run: Run, error: str, permanent: bool = True, lease: tuple[str, int] | None = None,
+             usage: dict[str, Any] | None = None) -> bool:
+    extra = {"usage": usage} if usage else {}
+    return _finish(run, status=Run.Status.FAILED, extra=extra, error=error, permanent=permanent, lease=lease)
+
+
+# --- leases --------------------------------------------------------------------------------
+
+
+def run_claim(*, run_id: str) -> tuple[str, int] | None:
+    """Take the lease of a queued run (compare-and-set); None when someone else has it or it ended."""
+    lease_id = uuid.uuid4().hex
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED, service_id__isnull=True).update(
+            status=Run.Status.RUNNING, service_id=lease_id, service_heartbeat=now,
+            started_at=now, lease_version=F("lease_version") + 1,
+        )
+        if not claimed:
+            return None
+        run = Run.objects.get(pk=run_id)
+        events.emit(run_id=run_id, type="started",
+                    data={"status": "running", "attempt": run.recovery_count + 1, "lease_version": run.lease_version})
+    return lease_id, run.lease_version
+
+
+def run_heartbeat(*, run_id: str, lease: tuple[str, int]) -> bool:
+    """Renew the lease; False means it was lost (cancelled, finished or recovered)."""
+    return bool(
+        Run.objects.filter(pk=run_id, status=Run.Status.RUNNING, service_id=lease[0], lease_version=lease[1])
+        .update(service_heartbeat=timezone.now())
+    )
+
+
+def runs_recover_expired(*, limit: int = 50) -> dict[str, int]:
+    """Recovery cron: running runs whose lease expired are requeued once, then failed with the reason."""
+    cutoff = timezone.now() - timedelta(seconds=settings.TAKOS_RUN_LEASE_SECONDS)
+    stale = Run.objects.filter(status=Run.Status.RUNNING).filter(
+        Q(service_heartbeat__lt=cutoff) | Q(service_heartbeat__isnull=True)
+    ).order_by("service_heartbeat")[:limit]
+    counts = {"requeued": 0, "failed": 0}
+    for run in stale:
+        if run.recovery_count >= settings.TAKOS_RUN_MAX_RECOVERIES:
+            reason = f"The run's worker stopped heartbeating (lease expired after {run.recovery_count} recovery)."
+            if run_fail(run=run, error=reason, permanent=True, lease=(run.service_id, run.lease_version)):
+                counts["failed"] += 1
+            continue
+        with transaction.atomic():
+            # lease_version moves on, so a surviving executor of the old attempt gets 409 "Lease lost".
+            moved = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, service_id=run.service_id,
+                                       lease_version=run.lease_version).update(
+                status=Run.Status.QUEUED, service_id=None, service_heartbeat=None,
+                recovery_count=F("recovery_count") + 1, lease_version=F("lease_version") + 1,
+            )
+            if moved:
+                events.emit(run_id=run.id, type="run_status",
+                            data={"status": "queued", "reason": "lease expired; requeued"})
+                transaction.on_commit(lambda rid=run.id: _enqueue(rid))
+                counts["requeued"] += 1
+    return counts
+
+
+def runs_requeue_stuck_queued(*, older_than_seconds: int = 600) -> int:
+    """Queued runs whose message was lost (broker restart) get enqueued again; the claim dedupes."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(Run.objects.filter(status=Run.Status.QUEUED, created_at__lt=cutoff).values_list("id", flat=True)[:50])
+    for run_id in ids:
+        transaction.on_commit(lambda rid=run_id: _enqueue(rid))
+    return len(ids)
+
+
+# --- artifacts, memories, skills, tasks, shares ----------------------------------------------
+
+
+def artifact_create(*, run: Run, type: str = "code", title: str = "", content: str = "", file_id: str = "",
+                    metadata: dict[str, Any] | None = None) -> Artifact:
+    artifact = Artifact.objects.create(run=run, space_id=run.space_id, type=type, title=title[:200],
+                                       content=content, file_id=file_id or "", metadata=metadata or {})
+    events.emit(run_id=run.id, type="artifact", data={"artifact_id": artifact.id, "type": type, "title": title})
+    return artifact
+
+
+def memory_create(*, space: Space, author: User | None, data: dict[str, Any]) -> Memory:
+    if Memory.objects.filter(space=space).count() >= Memory.MAX_PER_SPACE:
+        raise Conflict(f"A space holds at most {Memory.MAX_PER_SPACE} memories.")
+    thread_id = data.pop("thread_id", None)
+    if thread_id and not Thread.objects.filter(pk=thread_id, space=space).exists():
+        raise NotFound("Thread not found.")
+    return Memory.objects.create(space=space, author=author, thread_id=thread_id or None, **data)
+
+
+def memory_update(*, memory: Memory, data: dict[str, Any]) -> Memory:
+    for key, value in data.items():
+        setattr(memory, key, value)
+    memory.save()
+    return memory
+
+
+def skill_create(*, space: Space, data: dict[str, Any]) -> Skill:
+    if Skill.objects.filter(space=space, name=data["name"]).exists():
+        raise Conflict("A skill with that name already exists in this space.")
+    return Skill.objects.create(space=space, **data)
+
+
+def skill_update(*, skill: Skill, data: dict[str, Any]) -> Skill:
+    if "name" in data and Skill.objects.filter(space_id=skill.space_id, name=data["name"]).exclude(pk=skill.pk).exists():
+        raise Conflict("A skill with that name already exists in this space.")
+    for key, value in data.items():
+        setattr(skill, key, value)
+    skill.save()
+    return skill
+
+
+def agent_task_create(*, space: Space, actor: User, data: dict[str, Any]) -> AgentTask:
+    create_thread = data.pop("create_thread", False)
+    thread_id = data.pop("thread_id", None)
+    if thread_id and not Thread.objects.filter(pk=thread_id, space=space).exists():
+        raise NotFound("Thread not found.")
+    task = AgentTask(space=space, created_by=actor, thread_id=thread_id or None, **data)
+    if create_thread and not thread_id:
+        task.thread = thread_create(space=space, actor=actor, title=task.title)
+    task.save()
+    return task
+
+
+def agent_task_update(*, task: AgentTask, data: dict[str, Any]) -> AgentTask:
+    now = timezone.now()
+    for key, value in data.items():
+        setattr(task, key, value)
+    if data.get("status") == AgentTask.Status.IN_PROGRESS and task.started_at is None:
+        task.started_at = now
+    if data.get("status") in (AgentTask.Status.COMPLETED, AgentTask.Status.CANCELLED):
+        task.completed_at = now
+    task.save()
+    return task
+
+
+def share_create(*, thread: Thread, actor: User, mode: str = "public", password: str = "",
+                 expires_at: Any = None, expires_in_days: int | None = None) -> tuple[ThreadShare, str]:
+    if mode == ThreadShare.Mode.PASSWORD and len(password or "") < 4:
+        raise BadRequest("A password share needs a password of at least 4 characters.")
+    if expires_in_days:
+        expires_at = timezone.now() + timedelta(days=expires_in_days)
+    token = secrets.token_urlsafe(24)
+    share = ThreadShare.objects.create(
+        thread=thread, space_id=thread.space_id, created_by=actor, token=token, mode=mode,
+        password_hash=make_password(password) if mode == ThreadShare.Mode.PASSWORD else "", expires_at=expires_at,
+    )
+    return share, token
+
+
+def share_revoke(*, share: ThreadShare) -> ThreadShare:
+    if share.revoked_at is None:
+        share.revoked_at = timezone.now()
+        share.save(update_fields=["revoked_at"])
+    return share
+
+
+def share_access(*, share: ThreadShare, password: str | None) -> None:
+    """Public shares open freely; password shares need the password (404 otherwise, no oracle)."""
+    if share.mode == ThreadShare.Mode.PASSWORD and not (password and check_password(password, share.password_hash)):
+        from takos.api.errors import Unauthorized
+
+        raise Unauthorized("This share needs its password.")
+    ThreadShare.objects.filter(pk=share.pk).update(last_accessed_at=timezone.now())

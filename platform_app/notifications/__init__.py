@@ -1,0 +1,1 @@
+"""Notifications: rows with a per-recipient sequence, streamed like run events."""

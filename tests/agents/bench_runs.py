@@ -1,0 +1,196 @@
+"""Agent run benchmarks (on demand: `.venv/bin/python tests/agents/bench_runs.py [--clients 500]`).
+
+Starts the real platform (`manage.py up`; Redis broker + channel layer when REDIS_URL is set)
+and measures, each against a reference taken in the same run:
+
+1. run start latency: POST /api/threads/:id/runs → the `started` event on the SSE stream,
+   against a no-op Celery task round trip on the same `run` queue (target ratio ≤ 2);
+2. event throughput of one run (offline model at zero token delay) as seen by an SSE client;
+3. fan-out: one run's events to N concurrent SSE clients: p50/p99 delivery delay (event row
+   `created_at` → client receive) and the web process's memory per client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.agents.e2e_helpers import parse_ts, read_until_terminal, sse, user_api  # noqa: E402
+from tests.fixtures.processes import start_takos, stop_takos  # noqa: E402
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def daphne_pid(port: int) -> int | None:
+    """The web process of the platform under test (daphne listening on `port`)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"takos.asgi:application" in args and str(port).encode() in args:
+            return int(proc.name)
+    return None
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def probe_roundtrip(data_dir: Path, samples: int) -> list[float]:
+    from takos.celery import app
+
+    out = []
+    folder = data_dir / "probes"
+    for _ in range(samples):
+        marker = uuid.uuid4().hex
+        start = time.perf_counter()
+        app.send_task("agents.probe", kwargs={"marker": marker}, queue="run")
+        while not (folder / marker).exists():
+            time.sleep(0.001)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def run_start_latency(api: httpx.Client, thread_id: str, samples: int) -> list[float]:
+    out = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        run = api.post(f"/api/threads/{thread_id}/runs", json={"input": {"message": "hi"}}).json()["run"]
+        for item in sse(api, f"/api/runs/{run['id']}/sse"):
+            if item.event == "started":
+                out.append((time.perf_counter() - start) * 1000)
+                break
+        read_until_terminal(api, run["id"])  # let it finish so the next run starts on an idle worker
+    return out
+
+
+def throughput(api: httpx.Client, thread_id: str, tokens: int) -> tuple[int, float, float]:
+    """(events, seconds the SSE client spent receiving them, seconds the rows took to be written)."""
+    run = api.post(f"/api/threads/{thread_id}/runs", json={"input": {"message": f"/tokens {tokens}"}}).json()["run"]
+    wait_started(api, run["id"])
+    first = None
+    count = 0
+    for item in sse(api, f"/api/runs/{run['id']}/sse", timeout=120):
+        first = first or time.perf_counter()
+        count += 1
+        if item.event == "completed":
+            break
+    received = time.perf_counter() - first
+    events = api.get(f"/api/runs/{run['id']}/events").json()["events"]
+    written = parse_ts(events[-1]["created_at"]) - parse_ts(events[0]["created_at"])
+    return count, received, written
+
+
+def wait_started(api: httpx.Client, run_id: str) -> None:
+    for item in sse(api, f"/api/runs/{run_id}/sse"):
+        if item.event == "started":
+            return
+
+
+async def fan_out(base: str, token: str, thread_id: str, clients: int, web_pid: int | None) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=300) as client:
+        run = (await client.post(f"/api/threads/{thread_id}/runs",
+                                 json={"input": {"message": "/slow 4"}})).json()["run"]
+        before = rss_kb(web_pid) if web_pid else 0
+        received: list[list[tuple[int, float]]] = [[] for _ in range(clients)]
+        ready = asyncio.Event()
+        connected = 0
+
+        async def reader(index: int) -> None:
+            nonlocal connected
+            async with client.stream("GET", f"/api/runs/{run['id']}/sse") as response:
+                connected += 1
+                if connected == clients:
+                    ready.set()
+                event_id = None
+                async for line in response.aiter_lines():
+                    if line.startswith("id: "):
+                        event_id = int(line[4:])
+                    elif line.startswith("event: ") and event_id is not None:
+                        received[index].append((event_id, time.time()))
+                        if line[7:] in ("completed", "cancelled", "run.failed"):
+                            return
+
+        tasks = [asyncio.create_task(reader(i)) for i in range(clients)]
+        await asyncio.wait_for(ready.wait(), 240)
+        during = rss_kb(web_pid) if web_pid else 0
+        connected_at = time.time()
+        await asyncio.gather(*tasks)
+        events = (await client.get(f"/api/runs/{run['id']}/events")).json()["events"]
+    created = {e["id"]: parse_ts(e["created_at"]) for e in events}
+    delays = [(t - created[i]) * 1000 for per in received for i, t in per if created[i] > connected_at]
+    complete = sum(1 for per in received if [i for i, _ in per] == [e["id"] for e in events])
+    return {"clients": clients, "complete_streams": complete, "samples": len(delays),
+            "p50_ms": statistics.median(delays), "p99_ms": pct(delays, 0.99), "max_ms": max(delays),
+            "rss_per_client_kb": (during - before) / clients if web_pid else float("nan")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--tokens", type=int, default=1000)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="takos-bench-agents-"))
+    if not os.environ.get("DATABASE_URL"):  # migrate first: a loaded machine may exceed the ready wait
+        env = {**os.environ, "TAKOS_DATA_DIR": str(tmp / "data")}
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    running, db_name = start_takos(tmp, {"TAKOS_OFFLINE_TOKEN_DELAY_MS": "0", "TAKOS_WORKER_CONCURRENCY": "2"})
+    try:
+        os.environ.update({"TAKOS_DATA_DIR": running.env["TAKOS_DATA_DIR"], "DJANGO_SETTINGS_MODULE": "takos.settings"})
+        for name in ("REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL"):
+            if running.env.get(name):
+                os.environ[name] = running.env[name]
+        import django
+
+        django.setup()
+        backend = "redis" if running.env.get("REDIS_URL") else "embedded (filesystem broker, DB polling)"
+        api = user_api(running.url, "bench")
+        thread_id = api.post("/api/spaces/me/threads", json={"title": "bench"}).json()["thread"]["id"]
+        probe = probe_roundtrip(Path(running.env["TAKOS_DATA_DIR"]), args.samples)
+        start = run_start_latency(api, thread_id, args.samples)
+        print(f"backend: {backend}")
+        print(f"no-op Celery task round trip: p50 {statistics.median(probe):.1f} ms (n={len(probe)})")
+        print(f"run start (POST → 'started' on SSE): p50 {statistics.median(start):.1f} ms, "
+              f"ratio {statistics.median(start) / statistics.median(probe):.2f} (target ≤ 2)")
+        count, seconds, written = throughput(api, thread_id, args.tokens)
+        print(f"one run, {count} events: written in {written:.2f} s, read by one SSE client (connected after "
+              f"'started') in {seconds:.2f} s: {count / seconds:.0f} events/s")
+        token = api.headers["Authorization"].split()[1]
+        pid = daphne_pid(int(running.env["PORT"]))
+        result = asyncio.run(fan_out(running.url, token, thread_id, args.clients, pid))
+        print(f"fan-out to {result['clients']} SSE clients ({result['complete_streams']} complete, "
+              f"{result['samples']} deliveries): p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms "
+              f"(target ≤ 100), max {result['max_ms']:.1f} ms; web RSS {result['rss_per_client_kb']:.0f} KiB/client")
+    finally:
+        stop_takos(running, db_name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

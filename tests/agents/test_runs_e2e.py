@@ -1,0 +1,176 @@
+"""Runs on the real platform (`manage.py up`: daphne + Celery worker + beat), read with a real
+SSE client. The model is the built-in offline provider (no network)."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.agents.e2e_helpers import (
+    TERMINAL,
+    parse_ts,
+    read_until_terminal,
+    sse,
+    start_run,
+    user_api,
+    wait_status,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def api(takos_server) -> httpx.Client:
+    return user_api(takos_server.url, "agentrunner")
+
+
+@pytest.fixture
+def thread_id(api) -> str:
+    response = api.post("/api/spaces/me/threads", json={"title": "e2e"})
+    assert response.status_code == 201
+    return response.json()["thread"]["id"]
+
+
+def test_a_run_streams_over_sse_from_first_to_terminal_event(api, thread_id, capsys):
+    run = start_run(api, thread_id, "/slow 1.5")
+    connected = time.time()
+    events = read_until_terminal(api, run["id"])
+    ids = [e.id for e in events]
+    assert ids == list(range(1, len(ids) + 1)), ids  # from the first event, no gaps
+    types = [e.event for e in events]
+    assert types[0] == "run_status" and "started" in types and types[-1] == "completed"
+    deltas = [e.data["delta"] for e in events if e.event == "message" and "delta" in e.data]
+    assert len(deltas) == 30
+    polled = api.get(f"/api/runs/{run['id']}/events").json()
+    assert [e["id"] for e in polled["events"]] == ids and polled["run_status"] == "completed"
+    # Emit → SSE client latency, for events produced after the client connected.
+    created = {e["id"]: parse_ts(e["created_at"]) for e in polled["events"]}
+    live = [(e.received - created[e.id]) * 1000 for e in events if created[e.id] > connected]
+    assert len(live) >= 20
+    live.sort()
+    p50, p99 = statistics.median(live), live[int(len(live) * 0.99) - 1]
+    with capsys.disabled():
+        print(f"\n[agents] emit→SSE latency over {len(live)} live events: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    assert p99 < 1000
+
+
+def test_resume_with_last_event_id_has_no_gaps_and_no_duplicates(api, thread_id):
+    run = start_run(api, thread_id, "/slow 2")
+    first: list = []
+    for item in sse(api, f"/api/runs/{run['id']}/sse"):
+        first.append(item)
+        if len(first) == 8:
+            break  # drop the connection mid-run
+    assert first[-1].event not in TERMINAL
+    rest = read_until_terminal(api, run["id"], last_event_id=first[-1].id)
+    ids = [e.id for e in first + rest]
+    assert ids == list(range(1, len(ids) + 1))
+    assert rest[-1].event == "completed"
+    # ?last_event_id= works the same, and replay after the end returns only the tail.
+    tail = read_until_terminal(api, run["id"], last_event_id=ids[-3])
+    assert [e.id for e in tail] == ids[-2:]
+    query = list(sse(api, f"/api/runs/{run['id']}/sse?last_event_id={ids[-2]}"))
+    assert [e.id for e in query] == ids[-1:]
+
+
+def test_cancel_stops_a_running_run_within_two_seconds(api, thread_id):
+    run = start_run(api, thread_id, "/slow 30")
+    events = []
+    cancelled_at = None
+    for item in sse(api, f"/api/runs/{run['id']}/sse"):
+        events.append(item)
+        if item.event == "message" and cancelled_at is None:
+            cancelled_at = time.monotonic()
+            response = api.post(f"/api/runs/{run['id']}/cancel")
+            assert response.status_code == 200
+        if item.event in TERMINAL:
+            break
+    terminal_after = time.monotonic() - cancelled_at
+    assert events[-1].event == "cancelled" and events[-1].data["status"] == "cancelled"
+    assert terminal_after < 2.0
+    # The executor is gone: no event after the terminal one, even a while later.
+    time.sleep(1.5)
+    after = api.get(f"/api/runs/{run['id']}/events").json()
+    assert after["events"][-1]["type"] == "cancelled"
+    assert api.post(f"/api/runs/{run['id']}/cancel").status_code == 400
+
+
+def test_enqueue_runs_one_after_another_and_interrupt_cancels(api, thread_id):
+    first = start_run(api, thread_id, "/slow 1")
+    second = start_run(api, thread_id, "second", multitask_strategy="enqueue")
+    assert second["status"] == "pending"
+    assert api.post(f"/api/threads/{thread_id}/runs", json={"multitask_strategy": "reject"}).status_code == 409
+    done_second = wait_status(api, second["id"], {"completed"})
+    done_first = api.get(f"/api/runs/{first['id']}").json()["run"]
+    assert done_first["status"] == "completed"
+    assert done_second["started_at"] >= done_first["completed_at"]
+    slow = start_run(api, thread_id, "/slow 30")
+    wait_status(api, slow["id"], {"running"})
+    fresh = start_run(api, thread_id, "after interrupt", multitask_strategy="interrupt")
+    assert api.get(f"/api/runs/{slow['id']}").json()["run"]["status"] == "cancelled"
+    assert wait_status(api, fresh["id"], {"completed"})["output"].endswith('"after interrupt".')
+
+
+def test_another_tenants_stream_is_404(api, thread_id, takos_server):
+    run = start_run(api, thread_id, "hi")
+    other = user_api(takos_server.url, "agentstranger")
+    assert other.get(f"/api/runs/{run['id']}/sse").status_code == 404
+    assert other.get(f"/api/runs/{run['id']}").status_code == 404
+    assert httpx.get(f"{takos_server.url}/api/runs/{run['id']}/sse").status_code == 401
+    wait_status(api, run["id"], {"completed"})
+
+
+def test_a_notification_arrives_on_the_notifications_stream(api, thread_id):
+    got: list = []
+
+    def listen() -> None:
+        for item in sse(api, "/api/notifications/sse", timeout=20):
+            got.append(item)
+            if item.data.get("type") == "run.completed":
+                return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(0.5)
+    run = start_run(api, thread_id, "notify me")
+    listener.join(timeout=20)
+    assert got, "no notification arrived"
+    note = got[-1]
+    assert note.event == "notification.new" and note.data["data"]["run_id"] == run["id"]
+    assert api.get("/api/notifications/unread-count").json()["unread_count"] >= 1
+
+
+def test_the_websocket_stream_replays_then_follows_live(api, thread_id, takos_server):
+    import json as _json
+
+    import websocket  # websocket-client (installed with the docker SDK)
+
+    run = start_run(api, thread_id, "/slow 1")
+    token = api.headers["Authorization"].split()[1]
+    ws_url = takos_server.url.replace("http://", "ws://") + f"/api/runs/{run['id']}/ws?last_event_id=0"
+    conn = websocket.create_connection(ws_url, header=[f"Authorization: Bearer {token}"], timeout=20)
+    try:
+        connected = _json.loads(conn.recv())
+        assert connected["type"] == "connected"
+        replay = _json.loads(conn.recv())
+        assert replay["type"] == "replay"
+        ids = [e["id"] for e in replay["data"]["events"]]
+        conn.send("ping")
+        while True:
+            frame = _json.loads(conn.recv())
+            if frame["type"] == "pong":
+                continue
+            ids.append(frame["eventId"])
+            if frame["type"] in TERMINAL:
+                break
+    finally:
+        conn.close()
+    assert ids == list(range(1, len(ids) + 1)) and frame["type"] == "completed"
+    stranger = user_api(takos_server.url, "wsstranger").headers["Authorization"]
+    with pytest.raises(websocket.WebSocketException):
+        bad = websocket.create_connection(ws_url, header=[f"Authorization: {stranger}"], timeout=10)
+        bad.recv()

@@ -1,0 +1,176 @@
+"""Live streams: run events (SSE) and job logs (SSE), resumable by id / byte offset.
+
+Rows are the truth (WorkflowRunEvent, WorkflowLogChunk / stored log); the channel layer only
+wakes readers early, and the DB poll (TAKOS_STREAM_POLL_SECONDS) is the safety net across
+processes. Run events: `id: <seq>`; log events: `id: <byte offset after the chunk>`, so
+`Last-Event-ID` resumes either stream exactly. A `: heartbeat` comment is sent after
+TAKOS_SSE_HEARTBEAT_SECONDS of silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from takos.api.errors import ApiError, error_response
+from workflows import logs, selectors, services
+from workflows.api.serializers import event_out
+from workflows.models import WorkflowJob, WorkflowRun
+
+LOG_READ = 1024 * 1024
+
+
+async def authenticate(request: HttpRequest) -> tuple[Any, HttpResponse | None]:
+    """(user or AnonymousUser, error): Bearer token, the console session, or anonymous (public repos)."""
+    from auth_app.authentication import resolve_token
+    from takos.api.scopes import grants
+
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        found = await sync_to_async(resolve_token)(header.split(None, 1)[1].strip())
+        if found is None:
+            return None, error_response(401, "The token is invalid, expired or revoked.")
+        user, auth = found
+        if not grants(getattr(auth, "scopes", "*"), "repos:read"):
+            return None, error_response(403, "The token lacks the 'repos:read' scope.")
+        return user, None
+    return await request.auser(), None
+
+
+def _last_id(request: HttpRequest, param: str) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get(param) or "0"
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return 0
+
+
+async def _subscribe(group: str) -> tuple[Any, str | None]:
+    layer = get_channel_layer()
+    if layer is None:
+        return None, None
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return layer, channel
+
+
+async def _wait(layer: Any, channel: str | None) -> None:
+    if layer is None or channel is None:
+        await asyncio.sleep(settings.TAKOS_STREAM_POLL_SECONDS)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), settings.TAKOS_STREAM_POLL_SECONDS)
+
+
+def _frame(seq: int, event: str, data: dict[str, Any]) -> str:
+    return f"id: {seq}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def run_events(run_id: str, after: int) -> AsyncIterator[tuple[int, str, dict[str, Any]] | None]:
+    """(seq, type, data) after `after` until the terminal event; None = idle tick."""
+    layer, channel = await _subscribe(services.run_group(run_id))
+
+    @sync_to_async
+    def fetch(after_seq: int) -> list[Any]:
+        run = WorkflowRun.objects.filter(pk=run_id).first()
+        return selectors.events_after(run, after_seq, 500) if run else []
+
+    try:
+        while True:
+            for event in await fetch(after):
+                after = event.seq
+                yield event.seq, event.type, event_out(event)
+                if event.type == services.TERMINAL_EVENT:
+                    return
+            yield None
+            await _wait(layer, channel)
+    finally:
+        if layer is not None and channel is not None:
+            await layer.group_discard(services.run_group(run_id), channel)
+
+
+async def job_log(job_id: str, offset: int) -> AsyncIterator[tuple[int, str, dict[str, Any]] | None]:
+    """Log text from byte `offset`, then an `end` event once the job is complete and fully sent."""
+    run_id = await sync_to_async(lambda: WorkflowJob.objects.filter(pk=job_id).values_list("run_id", flat=True)
+                                 .first())()
+    layer, channel = await _subscribe(services.run_group(run_id)) if run_id else (None, None)
+    read = sync_to_async(logs.read_range)
+    try:
+        while True:
+            data, size, complete = await read(job_id, offset, LOG_READ)
+            if data:
+                offset += len(data)
+                yield offset, "log", {"offset": offset - len(data), "next_offset": offset,
+                                      "text": data.decode("utf-8", errors="replace")}
+                continue
+            if complete and offset >= size:
+                job = await sync_to_async(lambda: WorkflowJob.objects.filter(pk=job_id).values(
+                    "status", "conclusion").first())()
+                yield offset, "end", {"offset": offset, **(job or {})}
+                return
+            yield None
+            # Log chunks land every ~100 ms while a step prints; poll at that pace.
+            await asyncio.sleep(0.05) if layer is None else await _wait_short(layer, channel)
+    finally:
+        if layer is not None and channel is not None:
+            await layer.group_discard(services.run_group(run_id), channel)
+
+
+async def _wait_short(layer: Any, channel: str | None) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), min(0.1, settings.TAKOS_STREAM_POLL_SECONDS))
+
+
+async def sse_body(source: AsyncIterator[tuple[int, str, dict[str, Any]] | None]) -> AsyncIterator[str]:
+    yield "retry: 1000\n: connected\n\n"
+    last = time.monotonic()
+    async for item in source:
+        if item is not None:
+            last = time.monotonic()
+            yield _frame(*item)
+        elif time.monotonic() - last >= settings.TAKOS_SSE_HEARTBEAT_SECONDS:
+            last = time.monotonic()
+            yield ": heartbeat\n\n"
+
+
+def sse(source: AsyncIterator[Any]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(sse_body(source), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def _resolve(request: HttpRequest, repo_id: str, getter: Any) -> tuple[Any, HttpResponse | None]:
+    if request.method != "GET":
+        return None, error_response(405, f"Method {request.method} is not allowed here.")
+    user, problem = await authenticate(request)
+    if problem is not None:
+        return None, problem
+    try:
+        repo = await sync_to_async(selectors.repo)(user, repo_id)
+        return await sync_to_async(getter)(repo), None
+    except ApiError as exc:
+        return None, error_response(exc.status_code, str(exc.detail), code=exc.code)
+
+
+async def run_sse(request: HttpRequest, repo_id: str, run_id: str) -> HttpResponse:
+    run, problem = await _resolve(request, repo_id, lambda repo: selectors.run(repo, run_id))
+    if problem is not None:
+        return problem
+    return sse(run_events(run.id, _last_id(request, "last_event_id")))
+
+
+async def job_log_sse(request: HttpRequest, repo_id: str, job_id: str) -> HttpResponse:
+    job, problem = await _resolve(request, repo_id, lambda repo: selectors.job(repo, job_id))
+    if problem is not None:
+        return problem
+    return sse(job_log(job.id, _last_id(request, "offset")))
