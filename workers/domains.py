@@ -149,7 +149,7 @@ def domain_verify(*, domain: CustomDomain) -> CustomDomain:
     except CheckError as exc:
         ok, detail = False, str(exc)
     with transaction.atomic():
-        domain = CustomDomain.objects.select_for_update().select_related("service").get(pk=domain.pk)
+        domain = CustomDomain.objects.select_for_update(of=("self",)).select_related("service").get(pk=domain.pk)
         domain.last_checked_at = timezone.now()
         domain.last_error = "" if ok else detail[:300]
         if ok:

@@ -457,7 +457,7 @@ def rollout_tick(rollout_id: str) -> str:
     healthy, decision = health_gate(rollout)  # network probe outside the transaction
     with transaction.atomic():
         service = Service.objects.select_for_update().get(pk=rollout.service_id)
-        rollout = Rollout.objects.select_related("deployment").select_for_update().get(pk=rollout_id)
+        rollout = Rollout.objects.select_related("deployment").select_for_update(of=("self",)).get(pk=rollout_id)
         if rollout.state != Rollout.State.IN_PROGRESS or (rollout.next_step_at and rollout.next_step_at >
                                                           timezone.now() + timedelta(seconds=0.5)):
             return "skipped"
@@ -491,7 +491,7 @@ def rollout_action(*, rollout: Rollout, action: str, actor: User) -> Rollout:
     """pause | resume | abort | promote, from the API or console."""
     with transaction.atomic():
         service = Service.objects.select_for_update().get(pk=rollout.service_id)
-        rollout = Rollout.objects.select_related("deployment").select_for_update().get(pk=rollout.pk)
+        rollout = Rollout.objects.select_related("deployment").select_for_update(of=("self",)).get(pk=rollout.pk)
         if rollout.state not in Rollout.LIVE:
             raise Conflict(f"The rollout is {rollout.state}; nothing to {action}.")
         if action == "pause":

@@ -465,7 +465,7 @@ def advance_run(run_id: str) -> None:
     from workflows import tasks
 
     with transaction.atomic():
-        run = WorkflowRun.objects.select_for_update().select_related("repo", "repo__space", "actor").filter(
+        run = WorkflowRun.objects.select_for_update(of=("self",)).select_related("repo", "repo__space", "actor").filter(
             pk=run_id).first()
         if run is None or run.is_terminal or run.status == WorkflowRun.Status.WAITING:
             return

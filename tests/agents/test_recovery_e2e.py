@@ -30,14 +30,15 @@ class Platform:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tmp
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "TAKOS_TEST_DB_NAME")}
+        # Always the embedded default (SQLite + filesystem broker), also in CI: this test owns every
+        # process it kills, so it must not share PostgreSQL/Redis state with the rest of the suite.
+        dropped = ("DJANGO_SETTINGS_MODULE", "TAKOS_TEST_DB_NAME", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+        self.env = {k: v for k, v in os.environ.items() if k not in dropped}
         self.env.update({
             "TAKOS_DATA_DIR": str(tmp / "data"), "PORT": str(self.port), "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "WARNING", "TAKOS_RUN_LEASE_SECONDS": "3", "TAKOS_RUN_HEARTBEAT_SECONDS": "0.5",
             "TAKOS_RUN_RECOVERY_INTERVAL": "1",
         })
-        if os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"):
-            pytest.skip("the recovery e2e runs on the embedded default (SQLite + filesystem broker)")
         self.procs: dict[str, subprocess.Popen] = {}
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
