@@ -115,3 +115,12 @@ def test_list_spaces_query_count_is_constant(alice, alice_api, django_assert_max
         make_team_space(alice, f"Q{i}")
     with django_assert_max_num_queries(6):
         assert len(alice_api.get("/api/spaces").json()["spaces"]) == 11
+
+
+@pytest.mark.django_db
+def test_an_added_member_is_notified(alice, bob, alice_api, bob_api):
+    team = make_team_space(alice, "Invites")
+    assert alice_api.post(f"/api/spaces/{team.id}/members", {"username": "bob", "role": "editor"}).status_code == 201
+    listed = bob_api.get("/api/notifications").json()
+    invite = next(n for n in listed["notifications"] if n["type"] == "workspace.invite")
+    assert "Invites" in invite["title"] and invite["data"]["space_id"] == team.id
