@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from takos.cli.sse import parse_sse
 
 TERMINAL = {"completed", "error", "cancelled", "run.failed"}
 
@@ -42,24 +43,8 @@ def sse(api: httpx.Client, path: str, *, last_event_id: int | None = None, timeo
     with api.stream("GET", path, headers=headers, timeout=httpx.Timeout(timeout, connect=5)) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
-        event_id, event, data = None, "message", []
-        for line in response.iter_lines():
-            if line == "":
-                if data:
-                    yield SseEvent(event_id, event, json.loads("\n".join(data)), time.time())
-                event_id, event, data = None, "message", []
-            elif line.startswith(":"):
-                if comments is not None:
-                    comments.append(line)
-            else:
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "id":
-                    event_id = int(value)
-                elif name == "event":
-                    event = value
-                elif name == "data":
-                    data.append(value)
+        for event_id, event, data in parse_sse(response.iter_lines(), comments=comments):
+            yield SseEvent(event_id, event, data, time.time())
 
 
 def read_until_terminal(api: httpx.Client, run_id: str, **kwargs: Any) -> list[SseEvent]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from takos.cli.sse import parse_sse
 from tests.repos.conftest import git
 
 
@@ -65,21 +65,8 @@ def sse(api: httpx.Client, path: str, *, last_event_id: int | None = None, timeo
     with api.stream("GET", path, headers=headers, timeout=httpx.Timeout(timeout, connect=5)) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
-        event_id, event, data = None, "message", []
-        for line in response.iter_lines():
-            if line == "":
-                if data:
-                    yield SseEvent(event_id, event, json.loads("\n".join(data)), time.time())
-                event_id, event, data = None, "message", []
-            elif not line.startswith(":"):
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "id":
-                    event_id = int(value)
-                elif name == "event":
-                    event = value
-                elif name == "data":
-                    data.append(value)
+        for event_id, event, data in parse_sse(response.iter_lines()):
+            yield SseEvent(event_id, event, data, time.time())
 
 
 def wait_for(fn: Any, timeout: float = 60, interval: float = 0.2) -> Any:

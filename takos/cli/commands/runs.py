@@ -17,6 +17,7 @@ import httpx
 
 from takos.cli.client import ApiClient, CliError
 from takos.cli.output import emit
+from takos.cli.sse import parse_sse
 
 TERMINAL = {"completed", "error", "cancelled", "run.failed"}
 
@@ -34,21 +35,7 @@ def iter_sse(api: ApiClient, path: str, last_event_id: int) -> Iterator[tuple[in
             except (ValueError, KeyError, TypeError):
                 message = f"{response.status_code} {response.reason_phrase}"
             raise CliError(message, status=response.status_code)
-        event_id, event, data = None, "message", []
-        for line in response.iter_lines():
-            if line == "":
-                if data:
-                    yield event_id, event, json.loads("\n".join(data))
-                event_id, event, data = None, "message", []
-            elif not line.startswith(":"):
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "id":
-                    event_id = int(value)
-                elif name == "event":
-                    event = value
-                elif name == "data":
-                    data.append(value)
+        yield from parse_sse(response.iter_lines())
 
 
 def follow(api: ApiClient, run_id: str, *, as_json: bool, last_event_id: int = 0, retries: int = 20) -> int:

@@ -18,6 +18,7 @@ import httpx
 
 from takos.cli.client import ApiClient, CliError
 from takos.cli.output import emit
+from takos.cli.sse import parse_sse
 
 RUN_COLUMNS = ["id", "workflow", "number", "event", "branch", "status", "conclusion", "created_at"]
 
@@ -121,19 +122,8 @@ def _sse(api: ApiClient, path: str, offset: int) -> Any:
         if response.is_error:
             response.read()
             raise CliError(f"{response.status_code} {response.reason_phrase}", status=response.status_code)
-        event, data = "message", []
-        for line in response.iter_lines():
-            if line == "":
-                if data:
-                    yield event, json.loads("\n".join(data))
-                event, data = "message", []
-            elif not line.startswith(":"):
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "event":
-                    event = value
-                elif name == "data":
-                    data.append(value)
+        for _, event, data in parse_sse(response.iter_lines()):
+            yield event, data
 
 
 def follow_logs(api: ApiClient, repo: str, run_id: str, *, as_json: bool = False, job: str | None = None) -> int:
