@@ -3,6 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from auth_app import token_cache
 from auth_app.models import PersonalAccessToken, ServiceToken
 
 
@@ -26,7 +27,11 @@ class RevokedFilter(admin.SimpleListFilter):
 
 @admin.action(description="Revoke selected tokens")
 def revoke_tokens(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    live = queryset.filter(revoked_at__isnull=True)
+    owners = {token_cache.owner_key(user_id, digest) for user_id, digest in live.values_list("user_id", "token_hash")}
+    count = live.update(revoked_at=timezone.now())
+    for owner in owners:
+        token_cache.invalidate(owner)
     modeladmin.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
 
 

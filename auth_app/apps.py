@@ -6,3 +6,8 @@ class AuthAppConfig(AppConfig):
     name = "auth_app"
     label = "auth_app"
     verbose_name = "Authentication"
+
+    def ready(self) -> None:
+        from auth_app import signals
+
+        signals.connect()

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from auth_app import tokens
+from auth_app import token_cache, tokens
 from auth_app.models import PersonalAccessToken, ServiceToken
 
 
@@ -31,19 +31,31 @@ TOKEN_RESOLVERS: dict[str, Callable[[str], tuple[Any, TokenAuth] | None]] = {}
 def _resolve_stored(model: type[PersonalAccessToken] | type[ServiceToken], kind: str, token: str):
     from auth_app.services import touch_last_used
 
-    try:
-        # get() rather than first(): no ORDER BY/LIMIT to compile on the hottest query of the API.
-        record = model.objects.select_related("user").get(token_hash=tokens.digest(token))
-    except model.DoesNotExist:
-        return None
+    digest = tokens.digest(token)
+    cache_key = f"{kind}:{digest}"
+    cached = token_cache.get(cache_key)
+    if cached is not None:
+        record, user, owner, gen = cached
+    else:
+        try:
+            # The owner's generation is read before the row (see token_cache); a miss costs one extra get.
+            record = model.objects.select_related("user").get(token_hash=digest)
+        except model.DoesNotExist:
+            return None
+        owner = token_cache.owner_key(record.user_id, digest)
+        gen = token_cache.ensure_generation(owner)
+        record = model.objects.select_related("user").get(pk=record.pk) if gen is not None else record
+        user = record.user
     if record.revoked_at is not None:
         return None
     if record.expires_at is not None and record.expires_at <= timezone.now():
         return None
-    user = record.user
     if user is not None and not user.is_active:
         return None
+    stale = record.last_used_at
     touch_last_used(record)
+    if cached is None or record.last_used_at != stale:
+        token_cache.put(cache_key, owner, gen, (record, user, owner, gen))
     return user, TokenAuth(kind=kind, record=record, scopes=record.scope_value)
 
 

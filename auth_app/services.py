@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_create
-from auth_app import tokens
+from auth_app import token_cache, tokens
 from auth_app.models import PersonalAccessToken, ServiceToken
 from takos.api.errors import BadRequest, Forbidden, NotFound, RateLimited
 from takos.api.scopes import ALL, normalize_scopes
@@ -59,6 +59,7 @@ def pat_revoke(*, user: User, token_id: str) -> None:
     )
     if not updated:
         raise NotFound("Token not found.")
+    token_cache.invalidate_user(user.pk)
 
 
 def revoke_all_tokens_for_user(*, user: User) -> int:
@@ -67,6 +68,7 @@ def revoke_all_tokens_for_user(*, user: User) -> int:
     now = timezone.now()
     count = PersonalAccessToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
     ServiceToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+    token_cache.invalidate_user(user.pk)
     # End browser sessions too: decode is cheap and this is an operator action.
     for session in Session.objects.filter(expire_date__gt=now).iterator():
         if session.get_decoded().get("_auth_user_id") == str(user.pk):

@@ -48,20 +48,26 @@ def settings_out(user: User) -> dict[str, Any]:
     }
 
 
-def space_out(space: Space, role: str | None = None) -> dict[str, Any]:
+SPACE_FIELDS = ("id", "kind", "slug", "name", "description", "picture", "ai_model", "ai_provider",
+                "security_posture", "owner_id", "created_at", "updated_at")
+
+
+def space_out(space: Space | dict[str, Any], role: str | None = None) -> dict[str, Any]:
+    """A space from a model instance, or from a `values()` row holding SPACE_FIELDS (list pages)."""
+    get = space.get if isinstance(space, dict) else lambda name: getattr(space, name)
     body = {
-        "id": space.id,
-        "kind": space.kind,
-        "slug": space.slug,
-        "name": space.name,
-        "description": space.description,
-        "picture": space.picture or None,
-        "ai_model": space.ai_model,
-        "ai_provider": space.ai_provider,
-        "security_posture": space.security_posture,
-        "owner_id": space.owner_id,
-        "created_at": _iso(space.created_at),
-        "updated_at": _iso(space.updated_at),
+        "id": get("id"),
+        "kind": get("kind"),
+        "slug": get("slug"),
+        "name": get("name"),
+        "description": get("description"),
+        "picture": get("picture") or None,
+        "ai_model": get("ai_model"),
+        "ai_provider": get("ai_provider"),
+        "security_posture": get("security_posture"),
+        "owner_id": get("owner_id"),
+        "created_at": _iso(get("created_at")),
+        "updated_at": _iso(get("updated_at")),
     }
     if role is not None:
         body["member_role"] = role

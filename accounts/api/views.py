@@ -24,7 +24,7 @@ from accounts.api.serializers import (
 from accounts.models import FollowRequest, Membership, Role, User
 from auth_app.api.serializers import UsernameIn
 from takos.api.errors import NotFound
-from takos.api.pagination import paginate
+from takos.api.pagination import page_envelope, page_params, paginate
 from takos.api.views import AccountApiView, ApiView
 
 
@@ -64,14 +64,12 @@ class SpacesView(ApiView):
     scope = "spaces"
 
     def get(self, request: Request) -> Response:
-        qs = (
-            Membership.objects.filter(user=request.user)
-            .select_related("space")
-            .order_by("space__kind", "space__slug")
-        )
-        return Response(
-            paginate(request, qs, key="spaces", serialize=lambda items: [space_out(m.space, m.role) for m in items])
-        )
+        limit, offset = page_params(request)
+        rows, total = selectors.space_page(request.user, limit=limit, offset=offset)
+        if total is None:
+            total = Membership.objects.filter(user=request.user).count()
+        return Response(page_envelope("spaces", [space_out(row, row["member_role"]) for row in rows],
+                                      total=total, limit=limit, offset=offset))
 
     def post(self, request: Request) -> Response:
         data = self.parse(SpaceCreateIn, request)

@@ -39,6 +39,11 @@ def test_pagination_is_capped_and_validated(alice_api, alice):
     page = alice_api.get("/api/spaces?limit=2&offset=1").json()
     assert len(page["spaces"]) == 2 and page["total"] == 6 and page["has_more"] is True
     assert alice_api.get("/api/spaces?limit=1000").json()["limit"] == 100
+    past_end = alice_api.get("/api/spaces?limit=5&offset=10").json()
+    assert past_end["spaces"] == [] and past_end["total"] == 6 and past_end["has_more"] is False
+    full = alice_api.get("/api/spaces?limit=6").json()
+    assert full["spaces"][0]["slug"] == "alice" and full["spaces"][0]["member_role"] == "owner"
+    assert full["spaces"][0]["created_at"].endswith("+00:00") and full["has_more"] is False
     response = alice_api.get("/api/spaces?limit=abc")
     assert response.status_code == 400 and "limit" in response.json()["error"]["details"]["fields"]
 

@@ -1,0 +1,99 @@
+"""Cache of resolved bearer tokens: the token lookup was the largest cost of every API call.
+
+An entry (token record + user) is only trusted while the owner's *generation* is the one it
+was stored under. Anything that can change what a token means (revoke, expiry change,
+deactivation, any save of the user) bumps the generation, so the next request misses and
+reads the database again. The generation is read *before* the database on a miss, so a
+write that lands while a request is resolving can never be cached as current.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger("takos.auth")
+
+GEN_TIMEOUT = 24 * 3600
+
+
+def _ttl() -> int:
+    return int(getattr(settings, "TAKOS_TOKEN_CACHE_SECONDS", 60))
+
+
+def _entry_key(digest: str) -> str:
+    return f"tok:e:{digest}"
+
+
+def _gen_key(owner: str) -> str:
+    return f"tok:g:{owner}"
+
+
+def owner_key(user_id: object | None, digest: str) -> str:
+    """Tokens with a user share the user's generation; user-less service tokens have their own."""
+    return f"u:{user_id}" if user_id is not None else f"t:{digest}"
+
+
+def current_generation(owner: str) -> str | None:
+    try:
+        return cache.get(_gen_key(owner))
+    except Exception:  # a cache outage must not take the API down: fall back to the database
+        logger.warning("token cache unavailable", exc_info=True)
+        return None
+
+
+def ensure_generation(owner: str) -> str | None:
+    gen = current_generation(owner)
+    if gen is not None:
+        return gen
+    try:
+        cache.add(_gen_key(owner), secrets.token_hex(8), GEN_TIMEOUT)
+        return cache.get(_gen_key(owner))
+    except Exception:
+        return None
+
+
+def get(digest: str) -> Any | None:
+    if _ttl() <= 0:
+        return None
+    try:
+        entry = cache.get(_entry_key(digest))
+    except Exception:
+        return None
+    if entry is None:
+        return None
+    owner, gen, value = entry
+    if gen is None or current_generation(owner) != gen:
+        return None
+    return value
+
+
+def put(digest: str, owner: str, gen: str | None, value: Any) -> None:
+    if gen is None or _ttl() <= 0:
+        return
+    try:
+        cache.set(_entry_key(digest), (owner, gen, value), _ttl())
+    except Exception:
+        logger.warning("token cache unavailable", exc_info=True)
+
+
+def _bump(owner: str) -> None:
+    try:
+        cache.set(_gen_key(owner), secrets.token_hex(8), GEN_TIMEOUT)
+    except Exception:
+        logger.warning("token cache unavailable; cached tokens expire within %s s", _ttl(), exc_info=True)
+
+
+def invalidate(owner: str) -> None:
+    """Forget every cached token of this owner, now and again when the transaction commits."""
+    _bump(owner)
+    transaction.on_commit(lambda: _bump(owner))
+
+
+def invalidate_user(user_id: object) -> None:
+    invalidate(owner_key(user_id, ""))
