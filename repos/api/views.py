@@ -288,7 +288,7 @@ class TreeView(RepoView):
             raise NotFound("Path not found.")
         if entry["type"] != "tree":
             raise NotFound("Not a folder; use the blob endpoint.")
-        entries = git.list_tree(repo, entry["commit"], entry["path"])
+        entries = git.tree_entries(repo, entry["sha"], entry["path"])
         return Response({"ref": ref, "commit_sha": entry["commit"], "path": entry["path"], "sha": entry["sha"],
                          "entries": entries})
 

@@ -114,7 +114,7 @@ def tree(request: HttpRequest, repo_id: str, rest: str) -> HttpResponse:
         raise Http404("Path not found")
     if entry["type"] != "tree":
         return redirect("console-repo-blob", repo.id, rest)
-    entries = git.list_tree(repo, entry["commit"], entry["path"])
+    entries = git.tree_entries(repo, entry["sha"], entry["path"])
     readme = None
     for e in entries:
         if e["type"] == "blob" and e["name"] in README_NAMES and e["name"].lower().endswith(".md"):
