@@ -9,11 +9,15 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "takos.settings")
 
+import django
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 
-django_asgi = get_asgi_application()
+django.setup(set_prefix=False)
+
+from takos.asgi_handler import OneHopASGIHandler  # noqa: E402
+
+django_asgi = OneHopASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 
