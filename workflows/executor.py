@@ -156,6 +156,7 @@ class JobExecution:
         except LeaseLost:
             logger.warning("job %s: lease lost, leaving it to its new owner", self.job_id)
             self._cleanup()
+            self.sink.close()
             return None
         except Exception as exc:
             logger.exception("job %s crashed", self.job_id)
@@ -165,9 +166,11 @@ class JobExecution:
         try:
             self.sink.line(f"Job finished: {conclusion}")
             self.sink.flush(force=True)
-            finalize_log(job.id)
+            finalize_log(job.id, spool=self.sink.spool)
         except Exception:
             logger.exception("job %s: storing the log failed", self.job_id)
+        finally:
+            self.sink.close()
         if not WorkflowJob.objects.filter(pk=job.id, lease_id=self.lease).exists():
             return None  # recovery took it over while we were finishing
         job.refresh_from_db()
@@ -190,7 +193,7 @@ class JobExecution:
 
     def _base_contexts(self) -> dict[str, Any]:
         run, job = self.run, self.job
-        grouped = jobs_by_key(list(run.jobs.all()))
+        grouped = jobs_by_key(list(run.attempt_jobs(job.run_attempt)))
         jdef = self._job_def()
         github = github_context(run, job_key=job.job_key, workspace=self.cws)
         siblings = grouped.get(job.job_key, [])
