@@ -509,9 +509,10 @@ def schedule_tick(*, now: Any = None) -> list[WorkflowRun]:
 def _complete_job(job: WorkflowJob, conclusion: str, *, error: str = "") -> None:
     now = timezone.now()
     job.status, job.conclusion, job.completed_at = WorkflowJob.Status.COMPLETED, conclusion, now
+    job.matrix_pending = False  # a matrix that never got its values stays one row
     if error:
         job.error = error[:2000]
-    job.save(update_fields=["status", "conclusion", "completed_at", "error", "updated_at"])
+    job.save(update_fields=["status", "conclusion", "completed_at", "error", "matrix_pending", "updated_at"])
     WorkflowStep.objects.filter(job=job, status__in=[WorkflowStep.Status.PENDING]).update(
         status=WorkflowStep.Status.SKIPPED, conclusion=Conclusion.SKIPPED)
 
