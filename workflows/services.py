@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -798,9 +798,14 @@ def rerun_run(*, run: WorkflowRun, actor: Any = None, failed_only: bool = False)
                 if ancestors(run.definition["jobs"], key) & bad:
                     keys.add(key)
         previous = run.run_attempt
-        WorkflowRunAttempt.objects.create(
-            run=run, run_attempt=previous, status=run.status, conclusion=run.conclusion, actor=run.actor,
-            queued_at=run.queued_at, started_at=run.started_at, completed_at=run.completed_at, error=run.error)
+        try:
+            with transaction.atomic():
+                WorkflowRunAttempt.objects.create(
+                    run=run, run_attempt=previous, status=run.status, conclusion=run.conclusion, actor=run.actor,
+                    queued_at=run.queued_at, started_at=run.started_at, completed_at=run.completed_at,
+                    error=run.error)
+        except IntegrityError:  # SQLite has no row locks: another re-run got here first
+            raise Conflict("The run is being re-run already.") from None
         attempt = previous + 1
         now = timezone.now()
         WorkflowRun.objects.filter(pk=run.pk).update(
