@@ -35,6 +35,7 @@ logger = logging.getLogger("takos.workflows.executor")
 
 RUNNER_DIR = Path(__file__).resolve().parent / "runner"
 POLL_SECONDS = 0.02
+READ_BYTES = 1024 * 1024  # per read of a step's output: one log chunk row each
 CHECK_SECONDS = 0.3
 
 
@@ -440,12 +441,18 @@ class JobExecution:
         cancel_sent = False
         with open(log_path, "rb") as log:
             while True:
-                data = log.read(1024 * 1024)
+                data = log.read(READ_BYTES)
                 if data:
                     self.sink.write(data)
+                    # A step that prints without pause still heartbeats and sees a cancel (both rate-limited).
+                    self.beat()
+                    if not cancel_sent and self.check_cancel():
+                        (cmd_dir / f"{seq}.cancel").touch()
+                        cancel_sent = True
+                        self._stop_container()
                     continue
                 if exit_path.exists():
-                    self.sink.write(log.read())
+                    self._drain(log)
                     break
                 self.sink.maybe_flush()
                 self.beat()
@@ -459,7 +466,7 @@ class JobExecution:
                     last_status = time.monotonic()
                     status = self.driver.status(self.handle) if self.handle else None
                     if status is None or status.state in ("exited", "missing"):
-                        self.sink.write(log.read())
+                        self._drain(log)
                         self.sink.end_partial()
                         if self.cancelled:
                             return 137, {"cancelled": True}
@@ -475,6 +482,11 @@ class JobExecution:
         if self.cancelled:
             result["cancelled"] = True
         return int(result.get("code", 1)), result
+
+    def _drain(self, log: Any) -> None:
+        """The rest of a step's output, in READ_BYTES pieces (never one huge chunk row)."""
+        while data := log.read(READ_BYTES):
+            self.sink.write(data)
 
     def _stop_container(self) -> None:
         if self.handle is None:
