@@ -266,6 +266,14 @@ def test_reruns_are_new_attempts_and_rerun_failed_reuses_results_outputs_and_art
         (1, "failure"), (2, "success")]
     assert run.jobs.count() == 6 and WorkflowArtifact.objects.filter(run=run).count() == 2
     assert job_log(check1) == log1
+    # A deployment built from this run's artifact takes the latest attempt's.
+    from types import SimpleNamespace
+
+    from workers.artifacts import _find_artifact
+
+    found, _ = _find_artifact(SimpleNamespace(repo_id=repo.id, commit_sha=run.sha),
+                              {"path": run.workflow_path, "artifact": "bin", "job": "build"})
+    assert found is not None and found.run_attempt == 3 and found.job_id == build3.pk
 
 
 MATRIX_FROM_NEEDS = r"""
