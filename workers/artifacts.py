@@ -36,7 +36,9 @@ def _find_artifact(deployment: Deployment, spec: dict[str, str]):  # type: ignor
         return None, f"workflow run #{run.run_number} is {run.status}"
     if run.conclusion != "success":
         raise ArtifactError(f"workflow run #{run.run_number} concluded {run.conclusion or run.status}")
-    artifact = WorkflowArtifact.objects.filter(run=run, name=spec["artifact"]).select_related("job").first()
+    # The run's latest attempt (a re-run keeps earlier attempts' artifacts as their own rows).
+    artifact = WorkflowArtifact.objects.filter(run=run, run_attempt=run.run_attempt, name=spec["artifact"]) \
+        .select_related("job").first()
     if artifact is None:
         raise ArtifactError(f"workflow run #{run.run_number} has no artifact named {spec['artifact']!r}")
     if spec.get("job") and artifact.job is not None and artifact.job.job_key != spec["job"]:

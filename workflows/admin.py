@@ -11,6 +11,7 @@ from workflows.models import (
     WorkflowJob,
     WorkflowLogChunk,
     WorkflowRun,
+    WorkflowRunAttempt,
     WorkflowRunEvent,
     WorkflowSecret,
     WorkflowStep,
@@ -27,10 +28,25 @@ class WorkflowAdmin(admin.ModelAdmin):
 
 class WorkflowJobInline(admin.TabularInline):
     model = WorkflowJob
-    fields = ("job_key", "name", "status", "conclusion", "runner_name", "started_at", "completed_at")
+    fields = ("run_attempt", "job_key", "name", "status", "conclusion", "runner_name", "started_at", "completed_at")
     readonly_fields = fields
     extra = 0
     show_change_link = True
+
+
+class WorkflowRunAttemptInline(admin.TabularInline):
+    model = WorkflowRunAttempt
+    fields = ("run_attempt", "status", "conclusion", "actor", "started_at", "completed_at")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(WorkflowRunAttempt)
+class WorkflowRunAttemptAdmin(admin.ModelAdmin):
+    list_display = ("run", "run_attempt", "status", "conclusion", "completed_at")
+    list_filter = ("status", "conclusion")
+    search_fields = ("run__id",)
+    raw_id_fields = ("run", "actor")
 
 
 @admin.register(WorkflowRun)
@@ -40,7 +56,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "conclusion", "event")
     search_fields = ("id", "workflow_path", "name", "sha", "repo__name")
     raw_id_fields = ("repo", "workflow", "actor")
-    inlines = [WorkflowJobInline]
+    inlines = [WorkflowRunAttemptInline, WorkflowJobInline]
     date_hierarchy = "created_at"
 
 
@@ -53,10 +69,11 @@ class WorkflowStepInline(admin.TabularInline):
 
 @admin.register(WorkflowJob)
 class WorkflowJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "run", "status", "conclusion", "runner_name", "attempts", "heartbeat_at")
+    list_display = ("id", "name", "run", "run_attempt", "status", "conclusion", "runner_name", "attempts",
+                    "heartbeat_at")
     list_filter = ("status", "conclusion", "runner_name")
     search_fields = ("id", "name", "job_key", "run__id")
-    raw_id_fields = ("run",)
+    raw_id_fields = ("run", "reused_from")
     inlines = [WorkflowStepInline]
 
 

@@ -97,10 +97,11 @@ def upload(*, job: WorkflowJob, workspace: Path, with_: dict[str, Any], log: Any
     days = int(with_.get("retention-days") or settings.TAKOS_WORKFLOW_ARTIFACT_RETENTION_DAYS)
     days = max(1, min(days, settings.TAKOS_WORKFLOW_ARTIFACT_RETENTION_DAYS))
     overwrite = str(with_.get("overwrite", "false")).lower() == "true"
-    existing = WorkflowArtifact.objects.filter(run_id=job.run_id, name=name).first()
+    existing = WorkflowArtifact.objects.filter(run_id=job.run_id, run_attempt=job.run_attempt, name=name).first()
     if existing is not None:
         if not overwrite:
-            raise ArtifactError(f"an artifact named '{name}' already exists in this run (set overwrite: true)")
+            raise ArtifactError(f"an artifact named '{name}' already exists in this run attempt "
+                                "(set overwrite: true)")
         from workflows.services import artifact_delete
 
         artifact_delete(artifact=existing)
@@ -119,7 +120,7 @@ def upload(*, job: WorkflowJob, workspace: Path, with_: dict[str, Any], log: Any
     try:
         with transaction.atomic():
             artifact = WorkflowArtifact.objects.create(
-                id=artifact_id, run_id=job.run_id, job=job, name=name, r2_key=key, size_bytes=size,
+                id=artifact_id, run_id=job.run_id, run_attempt=job.run_attempt, job=job, name=name, r2_key=key, size_bytes=size,
                 file_count=len(files), expires_at=timezone.now() + timedelta(days=days))
     except IntegrityError:
         default_storage.delete(key)
@@ -151,7 +152,8 @@ def _extract(artifact: WorkflowArtifact, dest: Path) -> int:
 def download(*, job: WorkflowJob, workspace: Path, with_: dict[str, Any], log: Any) -> None:
     dest = inside(workspace, str(with_.get("path") or "."))
     name = with_.get("name")
-    qs = WorkflowArtifact.objects.filter(run_id=job.run_id)
+    # This attempt's artifacts: its own uploads and those of jobs carried over from the last one.
+    qs = WorkflowArtifact.objects.filter(run_id=job.run_id, run_attempt=job.run_attempt)
     if name:
         artifact = qs.filter(name=str(name)).first()
         if artifact is None:

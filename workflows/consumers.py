@@ -59,7 +59,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "replay", "data": {"events": [event_out(e) for e in backlog],
                                                          "count": len(backlog)}})
         last = backlog[-1].seq if backlog else after
-        if not (backlog and backlog[-1].type == services.TERMINAL_EVENT):
+        finished = bool(backlog) and backlog[-1].type == services.TERMINAL_EVENT and \
+            backlog[-1].data.get("run_attempt", self.run.run_attempt) >= self.run.run_attempt
+        if not finished:
             self.tasks.append(asyncio.create_task(self._events(last)))
 
     async def _events(self, after: int) -> None:
@@ -73,8 +75,12 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         async for item in streams.job_log(job_id, offset):
             if item is None:
                 continue
-            _, type_, data = item
-            await self.send_json({"type": "log" if type_ == "log" else "log.end", "data": {"job_id": job_id, **data}})
+            data = item[2]
+            if isinstance(data, streams.LogFrame):  # built as bytes: see streams.json_text
+                body = streams.log_json(job_id, data.offset, data.data)
+                await self.send(text_data='{"type":"log","data":' + body.decode() + "}")
+            else:
+                await self.send_json({"type": "log.end", "data": {"job_id": job_id, **data}})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data == "ping":

@@ -35,6 +35,7 @@ logger = logging.getLogger("takos.workflows.executor")
 
 RUNNER_DIR = Path(__file__).resolve().parent / "runner"
 POLL_SECONDS = 0.02
+READ_BYTES = 1024 * 1024  # per read of a step's output: one log chunk row each
 CHECK_SECONDS = 0.3
 
 
@@ -156,6 +157,7 @@ class JobExecution:
         except LeaseLost:
             logger.warning("job %s: lease lost, leaving it to its new owner", self.job_id)
             self._cleanup()
+            self.sink.close()
             return None
         except Exception as exc:
             logger.exception("job %s crashed", self.job_id)
@@ -165,9 +167,11 @@ class JobExecution:
         try:
             self.sink.line(f"Job finished: {conclusion}")
             self.sink.flush(force=True)
-            finalize_log(job.id)
+            finalize_log(job.id, spool=self.sink.spool)
         except Exception:
             logger.exception("job %s: storing the log failed", self.job_id)
+        finally:
+            self.sink.close()
         if not WorkflowJob.objects.filter(pk=job.id, lease_id=self.lease).exists():
             return None  # recovery took it over while we were finishing
         job.refresh_from_db()
@@ -190,7 +194,7 @@ class JobExecution:
 
     def _base_contexts(self) -> dict[str, Any]:
         run, job = self.run, self.job
-        grouped = jobs_by_key(list(run.jobs.all()))
+        grouped = jobs_by_key(list(run.attempt_jobs(job.run_attempt)))
         jdef = self._job_def()
         github = github_context(run, job_key=job.job_key, workspace=self.cws)
         siblings = grouped.get(job.job_key, [])
@@ -437,12 +441,18 @@ class JobExecution:
         cancel_sent = False
         with open(log_path, "rb") as log:
             while True:
-                data = log.read(1024 * 1024)
+                data = log.read(READ_BYTES)
                 if data:
                     self.sink.write(data)
+                    # A step that prints without pause still heartbeats and sees a cancel (both rate-limited).
+                    self.beat()
+                    if not cancel_sent and self.check_cancel():
+                        (cmd_dir / f"{seq}.cancel").touch()
+                        cancel_sent = True
+                        self._stop_container()
                     continue
                 if exit_path.exists():
-                    self.sink.write(log.read())
+                    self._drain(log)
                     break
                 self.sink.maybe_flush()
                 self.beat()
@@ -456,7 +466,7 @@ class JobExecution:
                     last_status = time.monotonic()
                     status = self.driver.status(self.handle) if self.handle else None
                     if status is None or status.state in ("exited", "missing"):
-                        self.sink.write(log.read())
+                        self._drain(log)
                         self.sink.end_partial()
                         if self.cancelled:
                             return 137, {"cancelled": True}
@@ -472,6 +482,11 @@ class JobExecution:
         if self.cancelled:
             result["cancelled"] = True
         return int(result.get("code", 1)), result
+
+    def _drain(self, log: Any) -> None:
+        """The rest of a step's output, in READ_BYTES pieces (never one huge chunk row)."""
+        while data := log.read(READ_BYTES):
+            self.sink.write(data)
 
     def _stop_container(self) -> None:
         if self.handle is None:

@@ -1,18 +1,22 @@
 """Job logs: masked on the way in, kept as DB chunks while the job runs, folded into object
 storage (`workflow-logs/<jobId>.txt`) when it ends, and read back by byte range.
 
-Masking happens per line before anything is stored, so no reader (range API, SSE, WebSocket,
-the stored file) ever sees a secret. Values registered with `::add-mask::<value>` in a step's
-output are masked from then on too.
+Masking happens on blocks of complete lines before anything is stored, so no reader (range
+API, SSE, WebSocket, the stored file) ever sees a secret. A line is held back until its newline
+arrives, so a secret split between two reads is still masked; a very long line is cut early,
+but only after masking, and its last `longest secret - 1` bytes wait for the next read. Values
+registered with `::add-mask::<value>` in a step's output are masked from then on too.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
@@ -46,6 +50,10 @@ class Masker:
                 self.values.append(raw)
         self.values.sort(key=len, reverse=True)  # longest first: a secret containing another stays hidden
 
+    @property
+    def longest(self) -> int:
+        return len(self.values[0]) if self.values else 0
+
     def mask_bytes(self, data: bytes) -> bytes:
         for value in self.values:
             if value in data:
@@ -68,6 +76,9 @@ class LogSink:
         self.job_id = job_id
         self.masker = masker
         self.size = start
+        # A local copy of everything flushed: `finalize_log` stores it as the log object instead
+        # of reading every chunk back from the database (and holding the whole log in memory).
+        self.spool: IO[bytes] | None = tempfile.TemporaryFile() if start == 0 else None  # noqa: SIM115 (closed by close())
         self.partial = b""
         self.pending: list[bytes] = []
         self.pending_bytes = 0
@@ -108,16 +119,29 @@ class LogSink:
     def write(self, data: bytes) -> None:
         if not data:
             return
-        buf = self.partial + data
+        buf = self.partial + data if self.partial else data
         cut = buf.rfind(b"\n") + 1
         if cut:
             self._emit_block(buf[:cut])
         self.partial = buf[cut:]
         if len(self.partial) > MAX_PARTIAL_LINE:
-            self._emit_block(self.partial)
-            self.partial = b""
+            self._emit_long_partial()
         if self.pending_bytes >= CHUNK_BYTES or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
+
+    def _emit_long_partial(self) -> None:
+        """Emit most of an over-long unterminated line. Masked first, then cut so that the kept
+        tail (longest secret - 1 bytes) holds any secret whose end has not arrived yet."""
+        if self.partial.startswith(ADD_MASK) and len(self.partial) <= 65 * 1024:
+            return  # an ::add-mask:: value (at most 64 KB, like secrets) is taken whole, at its newline
+        masked = self.masker.mask_bytes(self.partial)
+        keep = max(0, self.masker.longest - 1)
+        if len(masked) <= keep:
+            self.partial = masked
+            return
+        cut = len(masked) - keep
+        self._append(masked[:cut])
+        self.partial = masked[cut:]
 
     def line(self, text: str) -> None:
         self.write((text if text.endswith("\n") else text + "\n").encode())
@@ -134,41 +158,71 @@ class LogSink:
         self.last_flush = time.monotonic()
         if not self.pending:
             return
-        data = b"".join(self.pending)
+        data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
         self.pending, self.pending_bytes = [], 0
         WorkflowLogChunk.objects.create(job_id=self.job_id, offset=self.size, end=self.size + len(data), data=data)
         self.size += len(data)
+        if self.spool is not None:
+            self.spool.write(data)
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
     def maybe_flush(self) -> None:
         if self.pending and time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
 
 
-def finalize_log(job_id: str) -> tuple[str, int]:
-    """Fold the chunks into one object; returns (key, size). Idempotent."""
-    chunks = list(WorkflowLogChunk.objects.filter(job_id=job_id).order_by("offset").values_list("data", flat=True))
-    data = b"".join(bytes(c) for c in chunks)
+def finalize_log(job_id: str, spool: IO[bytes] | None = None) -> tuple[str, int]:
+    """Fold the chunks into one object; returns (key, size). Idempotent.
+
+    `spool` is the writer's local copy (LogSink.spool): used when it holds exactly the stored
+    chunks, which spares reading the whole log back from the database."""
+    size = WorkflowLogChunk.objects.filter(job_id=job_id).aggregate(n=Max("end"))["n"] or 0
+    if not size:
+        done = WorkflowJob.objects.filter(pk=job_id).values("logs_r2_key", "log_size").first()
+        if done and done["logs_r2_key"]:
+            return done["logs_r2_key"], done["log_size"]  # already folded
+    if spool is not None and spool.seek(0, os.SEEK_END) == size:
+        spool.seek(0)
+        return _store(job_id, spool, size)
+    with tempfile.TemporaryFile() as tmp:
+        ids = list(WorkflowLogChunk.objects.filter(job_id=job_id).order_by("offset").values_list("pk", flat=True))
+        for pk in ids:  # one chunk in memory at a time
+            tmp.write(bytes(WorkflowLogChunk.objects.values_list("data", flat=True).get(pk=pk)))
+        size = tmp.tell()
+        tmp.seek(0)
+        return _store(job_id, tmp, size)
+
+
+def _store(job_id: str, fh: IO[bytes], size: int) -> tuple[str, int]:
     key = log_key(job_id)
     if default_storage.exists(key):
         default_storage.delete(key)
-    saved = default_storage.save(key, ContentFile(data))
+    saved = default_storage.save(key, File(fh))
     with transaction.atomic():
-        WorkflowJob.objects.filter(pk=job_id).update(logs_r2_key=saved, log_size=len(data))
+        WorkflowJob.objects.filter(pk=job_id).update(logs_r2_key=saved, log_size=size)
         WorkflowLogChunk.objects.filter(job_id=job_id).delete()
-    return saved, len(data)
+    return saved, size
 
 
 def delete_log(job: WorkflowJob) -> None:
     WorkflowLogChunk.objects.filter(job=job).delete()
-    if job.logs_r2_key and default_storage.exists(job.logs_r2_key):
+    if not job.logs_r2_key or WorkflowJob.objects.filter(logs_r2_key=job.logs_r2_key).exclude(pk=job.pk).exists():
+        return  # no object, or a job carried over into a later attempt still shows it
+    if default_storage.exists(job.logs_r2_key):
         default_storage.delete(job.logs_r2_key)
 
 
 def read_range(job_id: str, offset: int, limit: int) -> tuple[bytes, int, bool]:
     """(bytes from `offset`, total size known now, complete?) for a job's log."""
-    job = WorkflowJob.objects.filter(pk=job_id).values("logs_r2_key", "log_size", "status").first()
+    job = WorkflowJob.objects.filter(pk=job_id).values("logs_r2_key", "log_size", "status", "reused_from_id").first()
     if job is None:
         return b"", 0, True
+    if job["reused_from_id"] and not job["logs_r2_key"]:
+        return read_range(job["reused_from_id"], offset, limit)  # carried over before its log was stored
     if job["logs_r2_key"]:
         try:
             with default_storage.open(job["logs_r2_key"], "rb") as fh:
@@ -191,6 +245,50 @@ def read_range(job_id: str, offset: int, limit: int) -> tuple[bytes, int, bool]:
             return read_range(job_id, offset, limit)
     size = WorkflowLogChunk.objects.filter(job_id=job_id).aggregate(n=Max("end"))["n"] or 0
     return bytes(out[:limit]), size, False
+
+
+def read_live(job_id: str, offset: int, limit: int) -> tuple[bytes, bool]:
+    """(bytes from `offset`, done?) for a live reader: one query while the job writes chunks.
+
+    `done` means the job completed and everything up to the end was returned. The chunk query
+    comes first: `finalize_log` moves chunks to storage and sets the key in one transaction, so
+    an empty answer followed by the job row never loses bytes.
+    """
+    rows = list(WorkflowLogChunk.objects.filter(job_id=job_id, end__gt=offset, offset__lt=offset + limit)
+                .order_by("offset").values_list("offset", "data"))
+    if rows:
+        parts = [memoryview(data)[max(0, offset - start):] for start, data in rows]
+        out = b"".join(parts)
+        return (out[:limit] if len(out) > limit else out), False
+    job = WorkflowJob.objects.filter(pk=job_id).values("logs_r2_key", "log_size", "status", "reused_from_id").first()
+    if job is None:
+        return b"", True
+    if job["reused_from_id"] and not job["logs_r2_key"]:
+        return read_live(job["reused_from_id"], offset, limit)
+    complete = job["status"] == WorkflowJob.Status.COMPLETED
+    if not job["logs_r2_key"]:
+        # Completed without a stored object: folding the log failed, the chunks were all read.
+        return b"", complete
+    try:
+        with default_storage.open(job["logs_r2_key"], "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(limit)
+    except FileNotFoundError:
+        data = b""
+    return data, complete and offset + len(data) >= job["log_size"]
+
+
+def utf8_complete(data: bytes) -> int:
+    """Length of the longest prefix of `data` that does not end inside a UTF-8 sequence."""
+    n = len(data)
+    for back in range(1, min(4, n) + 1):
+        byte = data[n - back]
+        if byte < 0x80:
+            return n  # ASCII: complete
+        if byte >= 0xC0:  # a lead byte: complete if its sequence fits
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return n if back >= need else n - back
+    return n  # four continuation bytes: not UTF-8 anyway, pass it on
 
 
 def log_state(job: Any) -> dict[str, Any]:

@@ -94,6 +94,34 @@ class WorkflowRun(TimestampedModel):
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
 
+    def attempt_jobs(self, attempt: int | None = None) -> models.QuerySet[WorkflowJob]:
+        """The jobs of one attempt (the current one by default); earlier attempts keep theirs."""
+        return self.jobs.filter(run_attempt=attempt or self.run_attempt)
+
+
+class WorkflowRunAttempt(models.Model):
+    """A finished, earlier attempt of a run, as it was when it was re-run (GitHub's
+    `runs/:id/attempts/:n`). The current attempt is the run row itself."""
+
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="attempts")
+    run_attempt = models.PositiveIntegerField()
+    status = models.CharField(max_length=20)
+    conclusion = models.CharField(max_length=20, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "run_attempt"], name="workflows_attempt_run_n")]
+        ordering = ["run_attempt"]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} attempt {self.run_attempt}"
+
 
 class WorkflowJob(TimestampedModel):
     class Status(models.TextChoices):
@@ -103,10 +131,18 @@ class WorkflowJob(TimestampedModel):
         COMPLETED = "completed"
 
     run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="jobs")
+    # Each attempt of a run has its own job rows; a re-run never rewrites an earlier attempt.
+    run_attempt = models.PositiveIntegerField(default=1)
+    # Re-run of failed jobs: a successful job of the previous attempt is carried over as a copy
+    # (same result, outputs, log and artifacts) that points at the job that really ran.
+    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     job_key = models.CharField(max_length=100)
     name = models.CharField(max_length=255)
     matrix = models.JSONField(null=True, blank=True)
     matrix_index = models.PositiveIntegerField(default=0)
+    # The matrix is an expression over `needs`: this one row waits for them and is expanded into
+    # one row per combination when they complete.
+    matrix_pending = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     conclusion = models.CharField(max_length=20, choices=Conclusion.choices, blank=True)
     runner_id = models.CharField(max_length=100, blank=True)  # container id
@@ -128,7 +164,8 @@ class WorkflowJob(TimestampedModel):
     attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["run", "job_key"]), models.Index(fields=["status", "heartbeat_at"])]
+        indexes = [models.Index(fields=["run", "run_attempt", "job_key"]),
+                   models.Index(fields=["status", "heartbeat_at"])]
         ordering = ["created_at", "matrix_index"]
 
     def __str__(self) -> str:
@@ -181,7 +218,11 @@ class WorkflowSecret(TimestampedModel):
 
 
 class WorkflowArtifact(IdModel):
+    """A zip in object storage. Artifacts belong to an attempt; when a re-run carries a job over,
+    its artifacts are carried over as rows of the new attempt sharing the same object."""
+
     run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="artifacts")
+    run_attempt = models.PositiveIntegerField(default=1)
     job = models.ForeignKey(WorkflowJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="artifacts")
     name = models.CharField(max_length=255)
     r2_key = models.CharField(max_length=500)  # default_storage key of the zip
@@ -192,7 +233,8 @@ class WorkflowArtifact(IdModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "name"], name="workflows_artifact_run_name")]
+        constraints = [models.UniqueConstraint(fields=["run", "run_attempt", "name"],
+                                               name="workflows_artifact_run_attempt_name")]
 
     def __str__(self) -> str:
         return self.name

@@ -16,6 +16,7 @@ from workflows.models import (
     WorkflowArtifact,
     WorkflowJob,
     WorkflowRun,
+    WorkflowRunAttempt,
     WorkflowRunEvent,
     WorkflowSecret,
 )
@@ -65,8 +66,40 @@ def run(repo: Repository, run_id: str) -> WorkflowRun:
     return found
 
 
-def jobs_for_run(run: WorkflowRun) -> QuerySet[WorkflowJob]:
-    return run.jobs.prefetch_related("steps").order_by("created_at", "matrix_index")
+def attempt_number(run: WorkflowRun, raw: Any) -> int:
+    """An attempt of `run` from a path or query value (the current one when empty); 404 if unknown."""
+    if raw in (None, ""):
+        return run.run_attempt
+    try:
+        number = int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest("'attempt' must be a positive integer.",
+                         details={"fields": {"attempt": ["Must be a positive integer."]}}) from None
+    if not 1 <= number <= run.run_attempt:
+        raise NotFound(f"Run attempt {number} not found; this run has {run.run_attempt}.")
+    return number
+
+
+def attempts(run: WorkflowRun) -> list[Any]:
+    """Earlier attempts (archived rows) then the current one (the run itself), oldest first."""
+    return [*WorkflowRunAttempt.objects.filter(run=run).select_related("actor").order_by("run_attempt"), run]
+
+
+def attempt(run: WorkflowRun, number: int) -> Any:
+    if number == run.run_attempt:
+        return run
+    found = WorkflowRunAttempt.objects.select_related("actor").filter(run=run, run_attempt=number).first()
+    if found is None:  # made before attempts were kept (migration 0002): its jobs were overwritten
+        raise NotFound(f"Run attempt {number} was not kept.")
+    return found
+
+
+def jobs_for_run(run: WorkflowRun, attempt: int | None = None) -> QuerySet[WorkflowJob]:
+    return run.attempt_jobs(attempt).prefetch_related("steps").order_by("created_at", "matrix_index")
+
+
+def artifacts_for_run(run: WorkflowRun, attempt: int | None = None) -> QuerySet[WorkflowArtifact]:
+    return run.artifacts.filter(run_attempt=attempt or run.run_attempt).select_related("run").order_by("created_at")
 
 
 def job(repo: Repository, job_id: str) -> WorkflowJob:

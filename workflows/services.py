@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -34,6 +34,7 @@ from workflows.models import (
     WorkflowArtifact,
     WorkflowJob,
     WorkflowRun,
+    WorkflowRunAttempt,
     WorkflowRunEvent,
     WorkflowSecret,
     WorkflowStep,
@@ -78,7 +79,7 @@ def _wake(group: str) -> None:
 
 def job_out(job: WorkflowJob) -> dict[str, Any]:
     return {"id": job.id, "job_key": job.job_key, "name": job.name, "status": job.status,
-            "conclusion": job.conclusion or None}
+            "conclusion": job.conclusion or None, "run_attempt": job.run_attempt}
 
 
 # --- registry ---------------------------------------------------------------------------
@@ -210,15 +211,71 @@ def _render_group(raw: dict[str, Any] | None, contexts: dict[str, Any]) -> tuple
     return group[:255], cip_value
 
 
-def _job_rows(run: WorkflowRun, definition: dict[str, Any], contexts: dict[str, Any]) -> None:
-    """One job row per job (per matrix combination) and one step row per step."""
+def uses_needs(value: Any) -> bool:
+    """Does a (possibly nested) definition value hold an expression that reads `needs`?"""
+    if isinstance(value, dict):
+        return any(uses_needs(v) for v in value.values())
+    if isinstance(value, list):
+        return any(uses_needs(v) for v in value)
+    if not ex.has_expression(value):
+        return False
+    try:
+        return any(kind == "expr" and "needs" in ex.contexts_used(ex.parse(text))
+                   for kind, text in ex.split_template(value))
+    except ex.ExpressionError:
+        return False
+
+
+def _combo_fields(key: str, jdef: dict[str, Any], contexts: dict[str, Any],
+                  combo: dict[str, Any]) -> tuple[str, str, str]:
+    """(name, runs-on label, error) of one matrix combination."""
+    evaluator = ex.Evaluator({**contexts, "matrix": combo, "strategy": {}})
+    try:
+        name = ex.render_str(jdef["name"], evaluator) if jdef.get("name") else key + display_suffix(combo)
+        return name[:255], ex.render_str(jdef.get("runs_on") or "", evaluator)[:100], ""
+    except ex.ExpressionError as exc:
+        return (key + display_suffix(combo))[:255], "", str(exc)
+
+
+def _combo_job(run: WorkflowRun, key: str, jdef: dict[str, Any], contexts: dict[str, Any], combo: dict[str, Any],
+               index: int, *, attempt: int, error: str = "", now: Any = None) -> WorkflowJob:
+    """Insert the job row (and its step rows) of one matrix combination."""
+    name, label, problem = _combo_fields(key, jdef, contexts, combo)
+    job = WorkflowJob.objects.create(
+        run=run, run_attempt=attempt, job_key=key, name=name, matrix=combo or None, matrix_index=index,
+        runner_name=label, queued_at=now or timezone.now(), error=error or problem,
+    )
+    _step_rows(job, jdef)
+    return job
+
+
+def _step_rows(job: WorkflowJob, jdef: dict[str, Any]) -> None:
+    WorkflowStep.objects.bulk_create([
+        WorkflowStep(job=job, number=s["index"] + 1, name=s["name"][:255], run_command=s.get("run") or "",
+                     uses_action=s.get("uses") or "")
+        for s in jdef["steps"]
+    ])
+
+
+def _job_rows(run: WorkflowRun, definition: dict[str, Any], contexts: dict[str, Any], *,
+              keys: set[str] | None = None, attempt: int = 1) -> None:
+    """One job row per job (per matrix combination) and one step row per step, for the jobs in
+    `keys` (all by default). A matrix that reads `needs` gets one pending row, expanded by
+    `advance_run` once those jobs completed."""
     now = timezone.now()
     for key in topological_order(definition["jobs"]):
+        if keys is not None and key not in keys:
+            continue
         jdef = definition["jobs"][key]
         error = ""
         combos: list[dict[str, Any]] = [{}]
         strategy = jdef.get("strategy")
         if strategy and strategy.get("matrix") is not None:
+            if uses_needs(strategy["matrix"]):
+                pending = WorkflowJob.objects.create(run=run, run_attempt=attempt, job_key=key, name=key[:255],
+                                                     matrix_pending=True, queued_at=now)
+                _step_rows(pending, jdef)
+                continue
             try:
                 matrix = ex.render(strategy["matrix"], ex.Evaluator({**contexts, "needs": {}}))
                 if not isinstance(matrix, dict):
@@ -228,21 +285,32 @@ def _job_rows(run: WorkflowRun, definition: dict[str, Any], contexts: dict[str, 
                 error = f"Invalid matrix: {exc}"
                 combos = [{}]
         for index, combo in enumerate(combos):
-            evaluator = ex.Evaluator({**contexts, "matrix": combo, "needs": {}, "strategy": {}})
-            try:
-                name = ex.render_str(jdef["name"], evaluator) if jdef.get("name") else key + display_suffix(combo)
-                label = ex.render_str(jdef.get("runs_on") or "", evaluator)
-            except ex.ExpressionError as exc:
-                name, label, error = key + display_suffix(combo), "", error or str(exc)
-            job = WorkflowJob.objects.create(
-                run=run, job_key=key, name=name[:255], matrix=combo or None, matrix_index=index,
-                runner_name=label[:100], queued_at=now, error=error,
-            )
-            WorkflowStep.objects.bulk_create([
-                WorkflowStep(job=job, number=s["index"] + 1, name=s["name"][:255], run_command=s.get("run") or "",
-                             uses_action=s.get("uses") or "")
-                for s in jdef["steps"]
-            ])
+            _combo_job(run, key, jdef, {**contexts, "needs": {}}, combo, index, attempt=attempt, error=error,
+                       now=now)
+
+
+def _expand_pending_matrix(run: WorkflowRun, jdef: dict[str, Any], job: WorkflowJob,
+                           grouped: dict[str, list[WorkflowJob]]) -> list[WorkflowJob]:
+    """The needs of a `matrix: ${{ fromJSON(needs.x.outputs.y) }}` job completed: evaluate the
+    matrix and turn the pending row into the first combination plus one new row per other one.
+    Raises MatrixError (the job fails with that message) for bad JSON, a non-mapping, no values."""
+    github = github_context(run, job_key=job.job_key)
+    contexts = {"github": github, "takos": github, "inputs": run.inputs, "vars": {},
+                "needs": needs_context(grouped, jdef["needs"])}
+    try:
+        matrix = ex.render(jdef["strategy"]["matrix"], ex.Evaluator(contexts))
+    except ex.ExpressionError as exc:
+        raise MatrixError(str(exc)) from None
+    if not isinstance(matrix, dict):
+        raise MatrixError(f"strategy.matrix must evaluate to a mapping, not {ex.to_json(matrix)[:200]}")
+    combos = expand(matrix)
+    # The pending row (with its steps) becomes the first combination; the others get new rows.
+    job.name, job.runner_name, job.error = _combo_fields(job.job_key, jdef, contexts, combos[0])
+    job.matrix, job.matrix_pending = combos[0] or None, False
+    job.save(update_fields=["name", "runner_name", "error", "matrix", "matrix_pending", "updated_at"])
+    now = timezone.now()
+    return [job] + [_combo_job(run, job.job_key, jdef, contexts, combo, index, attempt=job.run_attempt, now=now)
+                    for index, combo in enumerate(combos[1:], start=1)]
 
 
 def create_run(*, repo: Repository, workflow_path: str, definition: dict[str, Any], event: str, ref: str, sha: str,
@@ -441,9 +509,10 @@ def schedule_tick(*, now: Any = None) -> list[WorkflowRun]:
 def _complete_job(job: WorkflowJob, conclusion: str, *, error: str = "") -> None:
     now = timezone.now()
     job.status, job.conclusion, job.completed_at = WorkflowJob.Status.COMPLETED, conclusion, now
+    job.matrix_pending = False  # a matrix that never got its values stays one row
     if error:
         job.error = error[:2000]
-    job.save(update_fields=["status", "conclusion", "completed_at", "error", "updated_at"])
+    job.save(update_fields=["status", "conclusion", "completed_at", "error", "matrix_pending", "updated_at"])
     WorkflowStep.objects.filter(job=job, status__in=[WorkflowStep.Status.PENDING]).update(
         status=WorkflowStep.Status.SKIPPED, conclusion=Conclusion.SKIPPED)
 
@@ -469,7 +538,7 @@ def advance_run(run_id: str) -> None:
             pk=run_id).first()
         if run is None or run.is_terminal or run.status == WorkflowRun.Status.WAITING:
             return
-        jobs = list(run.jobs.all())
+        jobs = list(run.attempt_jobs())
         changed = True
         while changed:
             changed = False
@@ -505,6 +574,21 @@ def advance_run(run_id: str) -> None:
                     emit(run.id, "workflow.job.completed", job_out(job))
                     changed = True
                     continue
+                if job.matrix_pending:
+                    try:
+                        expanded = _expand_pending_matrix(run, jdef, job, grouped)
+                    except MatrixError as exc:
+                        error = f"Invalid matrix from the outputs of {', '.join(jdef['needs'])}: {exc}"
+                        _complete_job(job, Conclusion.FAILURE, error=error)
+                        set_status(run=run, context=job_context_name(run, job), conclusion=Conclusion.FAILURE,
+                                   description=error[:200])
+                        emit(run.id, "workflow.job.completed", job_out(job))
+                        changed = True
+                        continue
+                    jobs.extend(expanded[1:])
+                    emit(run.id, "workflow.job.matrix", {"job_key": job.job_key, "jobs": [job_out(j) for j in expanded]})
+                    changed = True
+                    break  # the job list grew: start the pass again
                 if not _may_start(run, jdef, job, jobs, grouped):
                     continue
                 job.enqueued_at = timezone.now()
@@ -603,7 +687,8 @@ def _finalize(run: WorkflowRun, jobs: list[WorkflowJob]) -> None:
         return
     run.status, run.conclusion, run.completed_at = WorkflowRun.Status.COMPLETED, conclusion, now
     set_status(run=run, context=run_context_name(run), conclusion=conclusion, description=f"Run {conclusion}")
-    emit(run.id, TERMINAL_EVENT, {"run_id": run.id, "status": run.status, "conclusion": conclusion})
+    emit(run.id, TERMINAL_EVENT, {"run_id": run.id, "status": run.status, "conclusion": conclusion,
+                                  "run_attempt": run.run_attempt})
     if run.concurrency_group:
         waiting = WorkflowRun.objects.filter(repo_id=run.repo_id, concurrency_group=run.concurrency_group,
                                              status=WorkflowRun.Status.WAITING).order_by("created_at").first()
@@ -626,7 +711,7 @@ def job_finished(*, job: WorkflowJob, conclusion: str, error: str = "") -> None:
         strategy = (run.definition["jobs"].get(job.job_key) or {}).get("strategy") or {}
         if conclusion == Conclusion.FAILURE and job.matrix is not None and strategy.get("fail_fast", True) is not False:
             # fail-fast: the other combinations of this matrix are cancelled.
-            for other in WorkflowJob.objects.filter(run=run, job_key=job.job_key).exclude(pk=job.pk).exclude(
+            for other in run.attempt_jobs(job.run_attempt).filter(job_key=job.job_key).exclude(pk=job.pk).exclude(
                     status=WorkflowJob.Status.COMPLETED):
                 if other.status == WorkflowJob.Status.QUEUED and other.lease_id == "":
                     _complete_job(other, Conclusion.CANCELLED, error="Cancelled by fail-fast.")
@@ -647,8 +732,8 @@ def cancel_run(*, run: WorkflowRun, reason: str = "") -> WorkflowRun:
         WorkflowRun.objects.filter(pk=run.pk, cancel_requested_at__isnull=True).update(
             cancel_requested_at=now, error=reason[:2000] or F("error"))
         run.refresh_from_db()
-        for job in run.jobs.filter(status__in=[WorkflowJob.Status.QUEUED, WorkflowJob.Status.WAITING],
-                                   lease_id=""):
+        for job in run.attempt_jobs().filter(status__in=[WorkflowJob.Status.QUEUED, WorkflowJob.Status.WAITING],
+                                             lease_id=""):
             _complete_job(job, Conclusion.CANCELLED)
             set_status(run=run, context=job_context_name(run, job), conclusion=Conclusion.CANCELLED)
             emit(run.id, "workflow.job.completed", job_out(job))
@@ -656,32 +741,54 @@ def cancel_run(*, run: WorkflowRun, reason: str = "") -> WorkflowRun:
         if run.status == WorkflowRun.Status.WAITING:
             WorkflowRun.objects.filter(pk=run.pk).update(status=WorkflowRun.Status.QUEUED)
             run.status = WorkflowRun.Status.QUEUED
-        jobs = list(run.jobs.all())
+        jobs = list(run.attempt_jobs())
         if all(j.status == WorkflowJob.Status.COMPLETED for j in jobs):
             _finalize(run, jobs)
     run.refresh_from_db()
     return run
 
 
-def _reset_job(job: WorkflowJob) -> None:
-    from workflows.logs import delete_log
-
-    delete_log(job)
-    WorkflowJob.objects.filter(pk=job.pk).update(
-        status=WorkflowJob.Status.QUEUED, conclusion="", started_at=None, completed_at=None, enqueued_at=None,
-        queued_at=timezone.now(), outputs={}, error="", lease_id="", heartbeat_at=None, attempts=0, runner_id="",
-        logs_r2_key="", log_size=0)
-    WorkflowStep.objects.filter(job=job).update(
-        status=WorkflowStep.Status.PENDING, conclusion="", outcome="", exit_code=None, error_message="", outputs={},
-        log_offset=0, started_at=None, completed_at=None)
+def _carry_over(job: WorkflowJob, attempt: int) -> WorkflowJob:
+    """Copy a successful job (its steps and artifacts) into a new attempt: re-running failed jobs
+    reuses its result, outputs, log and artifacts instead of running it again."""
+    source_id = job.reused_from_id or job.id
+    copy = WorkflowJob.objects.create(
+        run_id=job.run_id, run_attempt=attempt, reused_from_id=source_id, job_key=job.job_key, name=job.name,
+        matrix=job.matrix, matrix_index=job.matrix_index, status=job.status, conclusion=job.conclusion,
+        runner_id=job.runner_id, runner_name=job.runner_name, queued_at=job.queued_at, started_at=job.started_at,
+        completed_at=job.completed_at, logs_r2_key=job.logs_r2_key, log_size=job.log_size, outputs=job.outputs,
+        error=job.error, enqueued_at=job.enqueued_at, attempts=job.attempts,
+    )
+    WorkflowStep.objects.bulk_create([
+        WorkflowStep(job=copy, number=st.number, name=st.name, status=st.status, conclusion=st.conclusion,
+                     outcome=st.outcome, run_command=st.run_command, uses_action=st.uses_action,
+                     exit_code=st.exit_code, error_message=st.error_message, outputs=st.outputs,
+                     log_offset=st.log_offset, started_at=st.started_at, completed_at=st.completed_at)
+        for st in job.steps.all()
+    ])
+    WorkflowArtifact.objects.bulk_create([
+        WorkflowArtifact(run_id=a.run_id, run_attempt=attempt, job=copy, name=a.name, r2_key=a.r2_key,
+                         size_bytes=a.size_bytes, file_count=a.file_count, mime_type=a.mime_type,
+                         expires_at=a.expires_at)
+        for a in WorkflowArtifact.objects.filter(run_id=job.run_id, run_attempt=job.run_attempt, job=job)
+    ])
+    return copy
 
 
 def rerun_run(*, run: WorkflowRun, actor: Any = None, failed_only: bool = False) -> WorkflowRun:
-    """A new attempt of a completed run: all jobs, or the failed/cancelled ones and their dependants."""
+    """A new attempt of a completed run: all jobs, or the failed/cancelled ones and their
+    dependants. The finished attempt stays readable (its jobs, steps, logs and artifacts keep
+    their rows); with `failed_only`, the other jobs are carried over with their results."""
     if not run.is_terminal:
         raise Conflict("The run is still in progress; cancel it first or wait for it to finish.")
     with transaction.atomic():
-        jobs = list(run.jobs.all())
+        locked = WorkflowRun.objects.select_for_update(of=("self",)).select_related("repo", "repo__space", "actor")\
+            .filter(pk=run.pk).first()
+        if locked is None or not locked.is_terminal:
+            raise Conflict("The run is still in progress; cancel it first or wait for it to finish.")
+        run = locked
+        jobs = list(run.attempt_jobs().prefetch_related("steps"))
+        keys = set(run.definition["jobs"])
         if failed_only:
             bad = {j.job_key for j in jobs if j.conclusion in (Conclusion.FAILURE, Conclusion.CANCELLED)}
             if not bad:
@@ -690,20 +797,30 @@ def rerun_run(*, run: WorkflowRun, actor: Any = None, failed_only: bool = False)
             for key in run.definition["jobs"]:
                 if ancestors(run.definition["jobs"], key) & bad:
                     keys.add(key)
-            targets = [j for j in jobs if j.job_key in keys]
-        else:
-            targets = jobs
-        for job in targets:
-            _reset_job(job)
-        WorkflowArtifact.objects.filter(run=run, job__in=targets).delete()
+        previous = run.run_attempt
+        try:
+            with transaction.atomic():
+                WorkflowRunAttempt.objects.create(
+                    run=run, run_attempt=previous, status=run.status, conclusion=run.conclusion, actor=run.actor,
+                    queued_at=run.queued_at, started_at=run.started_at, completed_at=run.completed_at,
+                    error=run.error)
+        except IntegrityError:  # SQLite has no row locks: another re-run got here first
+            raise Conflict("The run is being re-run already.") from None
+        attempt = previous + 1
+        now = timezone.now()
         WorkflowRun.objects.filter(pk=run.pk).update(
-            status=WorkflowRun.Status.QUEUED, conclusion="", completed_at=None, cancel_requested_at=None,
-            run_attempt=F("run_attempt") + 1, queued_at=timezone.now(), error="",
-            actor=actor if actor is not None and actor.is_authenticated else run.actor)
+            status=WorkflowRun.Status.QUEUED, conclusion="", started_at=None, completed_at=None,
+            cancel_requested_at=None, run_attempt=attempt, queued_at=now, error="",
+            actor=actor if actor is not None and actor.is_authenticated else run.actor, updated_at=now)
         run.refresh_from_db()
+        for job in jobs:
+            if job.job_key not in keys:
+                _carry_over(job, attempt)
+        contexts = {"github": github_context(run), "inputs": run.inputs, "vars": {}}
+        contexts["takos"] = contexts["github"]
+        _job_rows(run, run.definition, contexts, keys=keys, attempt=attempt)
         set_status(run=run, context=run_context_name(run), conclusion=None, description="Re-run queued")
-        emit(run.id, "workflow.run.queued", {"run_id": run.id, "run_attempt": run.run_attempt,
-                                             "failed_only": failed_only})
+        emit(run.id, "workflow.run.queued", {"run_id": run.id, "run_attempt": attempt, "failed_only": failed_only})
         advance_run(run.id)
     run.refresh_from_db()
     return run
@@ -716,6 +833,8 @@ def artifact_delete(*, artifact: WorkflowArtifact) -> None:
 
     key = artifact.r2_key
     artifact.delete()
+    if WorkflowArtifact.objects.filter(r2_key=key).exists():
+        return  # a re-run carried it over: another attempt still lists the same object
     transaction.on_commit(lambda: default_storage.delete(key) if default_storage.exists(key) else None)
 
 

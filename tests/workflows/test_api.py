@@ -94,6 +94,27 @@ def test_dispatch_runs_list_detail_logs_and_access(setup):
     rerun = setup["editor"].post(f"{base}/{run_id}/rerun")
     assert rerun.status_code == 201 and rerun.json()["run"]["run_attempt"] == 2
     assert WorkflowRun.objects.get(pk=run_id).conclusion == "success"
+    # Attempts: both listed; the first attempt's job (and its log) is still there, the run's
+    # jobs are the second attempt's.
+    attempts = setup["viewer"].get(f"{base}/{run_id}/attempts").json()
+    assert attempts["run_attempt"] == 2
+    assert [(a["run_attempt"], a["current"], a["conclusion"]) for a in attempts["attempts"]] == [
+        (1, False, "success"), (2, True, "success")]
+    now_jobs = setup["viewer"].get(f"{base}/{run_id}/jobs").json()
+    assert now_jobs["run_attempt"] == 2 and now_jobs["jobs"][0]["id"] != job_id
+    first = setup["viewer"].get(f"{base}/{run_id}/attempts/1").json()["attempt"]
+    assert first["run_attempt"] == 1 and [j["id"] for j in first["jobs"]] == [job_id]
+    assert [j["id"] for j in setup["viewer"].get(f"{base}/{run_id}/attempts/1/jobs").json()["jobs"]] == [job_id]
+    assert [j["id"] for j in setup["viewer"].get(f"{base}/{run_id}/jobs", {"attempt": 1}).json()["jobs"]] == [job_id]
+    old_job = setup["viewer"].get(f"/api/repos/{repo.id}/actions/jobs/{job_id}").json()["job"]
+    assert old_job["run_attempt"] == 1 and old_job["conclusion"] == "success"
+    assert setup["viewer"].get(f"/api/repos/{repo.id}/actions/jobs/{job_id}/logs").content == logs.content
+    missing = setup["viewer"].get(f"{base}/{run_id}/attempts/3")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+    assert setup["viewer"].get(f"{base}/{run_id}/jobs", {"attempt": "x"}).status_code == 400
+    assert setup["viewer"].get(f"{base}/{run_id}/attempts/0").status_code == 404
+    assert setup["stranger"].get(f"{base}/{run_id}/attempts").status_code == 404
+    assert setup["stranger"].get(f"{base}/{run_id}/attempts/1/jobs").status_code == 404
 
 
 def test_registry_sync_and_invalid_files_in_the_api(setup):

@@ -56,6 +56,14 @@ def test_runs_run_page_dispatch_and_rerun(browser, repo, owner):
     browser.post(f"/repos/{repo.id}/actions/runs/{run.id}/rerun")
     run.refresh_from_db()
     assert run.run_attempt == 2
+    # The attempt selector: the latest attempt by default, the first one still shown as it ran.
+    latest = browser.get(f"/repos/{repo.id}/actions/runs/{run.id}").content.decode()
+    assert 'aria-label="Attempts"' in latest and "attempt 2 of 2" in latest and "#2 (latest)" in latest
+    first_job = run.jobs.filter(run_attempt=1).first()
+    assert first_job is not None and first_job.id not in latest
+    first = browser.get(f"/repos/{repo.id}/actions/runs/{run.id}", {"attempt": 1}).content.decode()
+    assert "attempt 1 of 2" in first and first_job.id in first and "Re-run all jobs" not in first
+    assert browser.get(f"/repos/{repo.id}/actions/runs/{run.id}", {"attempt": 7}).status_code == 404
 
 
 def test_secrets_page_is_admin_only(browser, repo, owner):

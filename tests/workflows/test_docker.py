@@ -72,3 +72,16 @@ def test_cancel_stops_the_docker_container(docker, repo, owner):
     thread.join(60)
     assert result.get("c") == "cancelled"
     assert not get_driver().list(owner=f"job:{job.id}")
+
+
+def test_matrix_from_needs_outputs_in_docker_containers(docker, repo, owner):
+    from tests.workflows.test_execution import MATRIX_FROM_NEEDS
+
+    commit(repo, owner, {".takos/workflows/m.yml": MATRIX_FROM_NEEDS})
+    run = services.dispatch_run(repo=repo, actor=owner, workflow_ref="m")
+    run.refresh_from_db()
+    assert run.conclusion == "success", [(j.name, j.error, job_log(j)) for j in run.jobs.all()]
+    assert sorted(j.name for j in run.jobs.filter(job_key="whole")) == [
+        "whole (linux, 3.11)", "whole (linux, 3.12)", "whole (mac, 3.12)"]
+    per = run.jobs.get(job_key="per-key", matrix_index=1)
+    assert per.name == "per y" and "docker container" in job_log(per) and "item y fast of 3" in job_log(per)

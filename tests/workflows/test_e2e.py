@@ -246,3 +246,78 @@ def test_cli_dispatch_follow_list_and_the_websocket(takos_server, tmp_path):
         raise AssertionError("an invalid token must be refused")
     except (websocket.WebSocketBadStatusException, websocket.WebSocketConnectionClosedException):
         pass
+
+
+ATTEMPTS = r"""
+name: Attempts
+on: push
+jobs:
+  setup:
+    runs-on: default
+    outputs:
+      shards: ${{ steps.s.outputs.shards }}
+    steps:
+      - id: s
+        run: |
+          echo 'shards=["one", "two"]' >> "$GITHUB_OUTPUT"
+          mkdir -p out && echo "from setup attempt $GITHUB_RUN_ATTEMPT" > out/note.txt
+      - uses: takos/upload-artifact@v1
+        with: {name: note, path: out}
+  shard:
+    needs: setup
+    runs-on: default
+    strategy:
+      fail-fast: false
+      matrix:
+        name: ${{ fromJSON(needs.setup.outputs.shards) }}
+    steps:
+      - uses: takos/download-artifact@v1
+        with: {name: note, path: got}
+      - run: |
+          echo "shard ${{ matrix.name }} attempt $GITHUB_RUN_ATTEMPT: $(cat got/note.txt)"
+          test "$GITHUB_RUN_ATTEMPT" -ge 2
+"""
+
+
+def test_matrix_from_needs_and_rerun_failed_as_a_new_attempt_on_the_real_worker(takos_server, tmp_path):
+    """Real server and Celery worker: a matrix built from a job's output, a re-run of failed jobs
+    that keeps attempt 1 readable, reuses setup's outputs and artifact, and whose run stream does
+    not stop at attempt 1's end."""
+    base = takos_server.url
+    user = signup(base, "wfattempts")
+    api = user.api
+    repo_id = api.post("/api/spaces/me/repos", json={"name": "att"}).json()["repository"]["id"]
+    push(base, user, "att", tmp_path / "src", {".takos/workflows/a.yml": ATTEMPTS})
+    runs = f"/api/repos/{repo_id}/actions/runs"
+    run = wait_for(lambda: [r for r in api.get(runs).json()["runs"] if r["status"] == "completed"], timeout=120)[0]
+    assert run["conclusion"] == "failure"
+    jobs1 = api.get(f"{runs}/{run['id']}/jobs").json()["jobs"]
+    assert sorted(j["name"] for j in jobs1) == ["setup", "shard (one)", "shard (two)"]
+    assert {j["name"]: j["conclusion"] for j in jobs1}["setup"] == "success"
+    shard1 = next(j for j in jobs1 if j["name"] == "shard (two)")
+    log1 = api.get(f"/api/repos/{repo_id}/actions/jobs/{shard1['id']}/logs").text
+    assert "shard two attempt 1: from setup attempt 1" in log1
+
+    rerun = api.post(f"{runs}/{run['id']}/rerun", json={"failed_only": True})
+    assert rerun.status_code == 201 and rerun.json()["run"]["run_attempt"] == 2
+    # Replayed from the start, the stream passes attempt 1's end and the server closes it after
+    # attempt 2's.
+    events = list(sse(api, f"{runs}/{run['id']}/sse", timeout=120))
+    ends = [e for e in events if e.event == "workflow.run.completed"]
+    assert [e.data["data"]["run_attempt"] for e in ends] == [1, 2] and events[-1] is ends[-1]
+    assert ends[-1].data["data"]["conclusion"] == "success"
+    jobs2 = api.get(f"{runs}/{run['id']}/jobs").json()["jobs"]
+    setup2 = next(j for j in jobs2 if j["job_key"] == "setup")
+    assert setup2["reused_from"] == next(j["id"] for j in jobs1 if j["job_key"] == "setup")
+    shard2 = next(j for j in jobs2 if j["name"] == "shard (two)")
+    assert shard2["id"] != shard1["id"] and shard2["run_attempt"] == 2
+    log2 = api.get(f"/api/repos/{repo_id}/actions/jobs/{shard2['id']}/logs").text
+    assert "shard two attempt 2: from setup attempt 1" in log2
+    # Attempt 1 is still there, through the attempts API and the job's own URLs.
+    attempts = api.get(f"{runs}/{run['id']}/attempts").json()["attempts"]
+    assert [(a["run_attempt"], a["conclusion"]) for a in attempts] == [(1, "failure"), (2, "success")]
+    old = api.get(f"{runs}/{run['id']}/attempts/1/jobs").json()["jobs"]
+    assert sorted(j["id"] for j in old) == sorted(j["id"] for j in jobs1)
+    assert api.get(f"/api/repos/{repo_id}/actions/jobs/{shard1['id']}/logs").text == log1
+    arts = api.get(f"{runs}/{run['id']}/artifacts", params={"attempt": 1}).json()["artifacts"]
+    assert [a["name"] for a in arts] == ["note"]

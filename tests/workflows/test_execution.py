@@ -181,11 +181,174 @@ jobs:
     run.refresh_from_db()
     assert run.run_attempt == 2 and run.conclusion == "failure"
     ok.refresh_from_db()
-    assert ok.started_at == first_ok_started  # the successful job was kept
+    assert ok.run_attempt == 1 and ok.started_at == first_ok_started  # attempt 1 is kept as it was
+    carried = run.attempt_jobs().get(job_key="ok")
+    assert carried.reused_from_id == ok.id and carried.started_at == first_ok_started
     run = services.rerun_run(run=run, actor=owner)
     run.refresh_from_db()
-    ok.refresh_from_db()
-    assert run.run_attempt == 3 and ok.started_at != first_ok_started
+    again = run.attempt_jobs().get(job_key="ok")
+    assert run.run_attempt == 3 and again.reused_from_id is None and again.started_at != first_ok_started
+    assert run.jobs.count() == 6 and "hi bob" in job_log(ok)
+
+
+RERUN = r"""
+on: workflow_dispatch
+jobs:
+  build:
+    runs-on: default
+    outputs:
+      stamp: ${{ steps.s.outputs.stamp }}
+    steps:
+      - id: s
+        run: |
+          echo "stamp=$(date +%s%N)" >> "$GITHUB_OUTPUT"
+          mkdir -p out && echo "built in attempt $GITHUB_RUN_ATTEMPT" > out/b.txt
+      - uses: takos/upload-artifact@v1
+        with: {name: bin, path: out}
+  check:
+    needs: build
+    runs-on: default
+    steps:
+      - uses: takos/download-artifact@v1
+        with: {name: bin, path: got}
+      - run: |
+          echo "stamp ${{ needs.build.outputs.stamp }} attempt $GITHUB_RUN_ATTEMPT"
+          cat got/b.txt
+          test "$GITHUB_RUN_ATTEMPT" -ge 2
+"""
+
+
+def test_reruns_are_new_attempts_and_rerun_failed_reuses_results_outputs_and_artifacts(repo, owner):
+    from django.core.files.storage import default_storage
+
+    from workflows.models import WorkflowRunAttempt
+
+    commit(repo, owner, {".takos/workflows/r.yml": RERUN})
+    run = services.dispatch_run(repo=repo, actor=owner, workflow_ref="r")
+    run.refresh_from_db()
+    assert run.conclusion == "failure"
+    build1, check1 = run.attempt_jobs().get(job_key="build"), run.attempt_jobs().get(job_key="check")
+    assert (build1.conclusion, check1.conclusion) == ("success", "failure")
+    stamp = build1.outputs["stamp"]
+    log1 = job_log(check1)
+    assert f"stamp {stamp} attempt 1" in log1 and "built in attempt 1" in log1
+    art1 = WorkflowArtifact.objects.get(run=run, run_attempt=1)
+
+    run = services.rerun_run(run=run, actor=owner, failed_only=True)
+    run.refresh_from_db()
+    assert run.run_attempt == 2 and run.conclusion == "success"
+    archived = WorkflowRunAttempt.objects.get(run=run)
+    assert (archived.run_attempt, archived.status, archived.conclusion) == (1, "completed", "failure")
+    build2, check2 = run.attempt_jobs().get(job_key="build"), run.attempt_jobs().get(job_key="check")
+    # build was not run again: a copy carries its result, outputs, steps, log and artifact.
+    assert build2.pk != build1.pk and build2.reused_from_id == build1.pk and build2.conclusion == "success"
+    assert build2.outputs == {"stamp": stamp} and build2.started_at == build1.started_at
+    assert [s.conclusion for s in build2.steps.all()] == [s.conclusion for s in build1.steps.all()]
+    assert job_log(build2) == job_log(build1) != ""
+    log2 = job_log(check2)
+    assert f"stamp {stamp} attempt 2" in log2 and "built in attempt 1" in log2
+    art2 = WorkflowArtifact.objects.get(run=run, run_attempt=2)
+    assert art2.pk != art1.pk and art2.r2_key == art1.r2_key and art2.job_id == build2.pk
+    # Attempt 1 is untouched and still readable.
+    check1.refresh_from_db()
+    assert check1.conclusion == "failure" and job_log(check1) == log1
+    # Deleting the carried-over artifact keeps the object attempt 1 still lists.
+    services.artifact_delete(artifact=art2)
+    assert default_storage.exists(art1.r2_key)
+
+    run = services.rerun_run(run=run, actor=owner)
+    run.refresh_from_db()
+    build3 = run.attempt_jobs().get(job_key="build")
+    assert run.run_attempt == 3 and run.conclusion == "success" and build3.reused_from_id is None
+    assert build3.outputs["stamp"] != stamp
+    assert f"stamp {build3.outputs['stamp']} attempt 3" in job_log(run.attempt_jobs().get(job_key="check"))
+    assert list(WorkflowRunAttempt.objects.filter(run=run).values_list("run_attempt", "conclusion")) == [
+        (1, "failure"), (2, "success")]
+    assert run.jobs.count() == 6 and WorkflowArtifact.objects.filter(run=run).count() == 2
+    assert job_log(check1) == log1
+    # A deployment built from this run's artifact takes the latest attempt's.
+    from types import SimpleNamespace
+
+    from workers.artifacts import _find_artifact
+
+    found, _ = _find_artifact(SimpleNamespace(repo_id=repo.id, commit_sha=run.sha),
+                              {"path": run.workflow_path, "artifact": "bin", "job": "build"})
+    assert found is not None and found.run_attempt == 3 and found.job_id == build3.pk
+
+
+MATRIX_FROM_NEEDS = r"""
+on: workflow_dispatch
+jobs:
+  setup:
+    runs-on: default
+    outputs:
+      matrix: ${{ steps.m.outputs.matrix }}
+      list: ${{ steps.m.outputs.list }}
+    steps:
+      - id: m
+        run: |
+          echo 'matrix={"os": ["linux", "mac"], "py": ["3.11", "3.12"], "exclude": [{"os": "mac", "py": "3.11"}]}' >> "$GITHUB_OUTPUT"
+          echo 'list=["x", "y", "z"]' >> "$GITHUB_OUTPUT"
+  whole:
+    needs: setup
+    runs-on: default
+    strategy:
+      matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}
+    steps:
+      - run: echo "whole ${{ matrix.os }}/${{ matrix.py }}"
+  per-key:
+    needs: setup
+    runs-on: default
+    name: per ${{ matrix.item }}
+    strategy:
+      matrix:
+        item: ${{ fromJSON(needs.setup.outputs.list) }}
+        mode: [fast]
+    steps:
+      - run: echo "item ${{ matrix.item }} ${{ matrix.mode }} of ${{ strategy.job-total }}"
+  after:
+    needs: [whole, per-key]
+    runs-on: default
+    steps:
+      - run: echo "after ${{ needs.whole.result }} ${{ needs.per-key.result }}"
+"""
+
+
+def test_matrix_from_needs_outputs_expands_when_the_dependency_completes(repo, owner):
+    commit(repo, owner, {".takos/workflows/m.yml": MATRIX_FROM_NEEDS})
+    run = services.dispatch_run(repo=repo, actor=owner, workflow_ref="m")
+    run.refresh_from_db()
+    assert run.conclusion == "success", [(j.name, j.error) for j in run.jobs.all()]
+    whole = list(run.jobs.filter(job_key="whole").order_by("matrix_index"))
+    assert [j.matrix for j in whole] == [{"os": "linux", "py": "3.11"}, {"os": "linux", "py": "3.12"},
+                                         {"os": "mac", "py": "3.12"}]
+    assert [j.name for j in whole] == ["whole (linux, 3.11)", "whole (linux, 3.12)", "whole (mac, 3.12)"]
+    assert not any(j.matrix_pending for j in run.jobs.all())
+    assert "whole mac/3.12" in job_log(whole[2]) and all(j.steps.count() == 1 for j in whole)
+    per = list(run.jobs.filter(job_key="per-key").order_by("matrix_index"))
+    assert [j.name for j in per] == ["per x", "per y", "per z"]
+    assert "item z fast of 3" in job_log(per[2])
+    assert "after success success" in job_log(run.jobs.get(job_key="after"))
+
+
+@pytest.mark.parametrize("output, message", [
+    ("not json at all", "fromJSON(): the value is not valid JSON"),
+    ("[1, 2]", "strategy.matrix must evaluate to a mapping"),
+    ('{"os": []}', "matrix variable 'os' must be a non-empty list"),
+])
+def test_matrix_from_bad_needs_outputs_fails_the_job_with_a_clear_message(repo, owner, output, message):
+    wf = (MATRIX_FROM_NEEDS.replace("echo 'matrix={", "echo 'unused={")
+          .replace("      - id: m\n        run: |\n", "      - id: m\n        run: |\n"
+                   f"          echo 'matrix={output}' >> \"$GITHUB_OUTPUT\"\n"))
+    commit(repo, owner, {".takos/workflows/m.yml": wf})
+    run = services.dispatch_run(repo=repo, actor=owner, workflow_ref="m")
+    run.refresh_from_db()
+    assert run.status == "completed" and run.conclusion == "failure"
+    whole = run.jobs.get(job_key="whole")  # one row: never expanded
+    assert whole.conclusion == "failure" and not whole.matrix_pending
+    assert whole.error.startswith("Invalid matrix from the outputs of setup: ") and message in whole.error
+    assert run.jobs.filter(job_key="per-key").count() == 3  # the other matrix still ran
+    assert run.jobs.get(job_key="after").conclusion == "skipped"
 
 
 def test_cancel_mid_step_stops_the_container(repo, owner, settings):

@@ -12,6 +12,7 @@ from workflows.models import (
     WorkflowArtifact,
     WorkflowJob,
     WorkflowRun,
+    WorkflowRunAttempt,
     WorkflowRunEvent,
     WorkflowSecret,
     WorkflowStep,
@@ -73,15 +74,25 @@ def job_out(j: WorkflowJob, *, steps: bool = True) -> dict[str, Any]:
         "runner_name": j.runner_name or None, "outputs": j.outputs, "error": j.error or None,
         "queued_at": _ts(j.queued_at), "started_at": _ts(j.started_at), "completed_at": _ts(j.completed_at),
         "logs_url": f"/api/repos/{j.run.repo_id}/actions/jobs/{j.id}/logs" if hasattr(j, "run") else None,
-        "log_size": j.log_size, "attempts": j.attempts,
+        "log_size": j.log_size, "attempts": j.attempts, "run_attempt": j.run_attempt,
+        "reused_from": j.reused_from_id, "matrix_pending": j.matrix_pending,
     }
     if steps:
         data["steps"] = [step_out(s) for s in j.steps.all()]
     return data
 
 
+def attempt_out(a: WorkflowRun | WorkflowRunAttempt, run: WorkflowRun) -> dict[str, Any]:
+    """One attempt of a run: the run row for the current attempt, an archived row for earlier ones."""
+    return {"run_id": run.id, "run_attempt": a.run_attempt, "current": a.run_attempt == run.run_attempt,
+            "status": a.status, "conclusion": a.conclusion or None,
+            "actor": {"id": a.actor_id, "username": a.actor.username} if a.actor_id else None,
+            "error": a.error or None, "queued_at": _ts(a.queued_at), "started_at": _ts(a.started_at),
+            "completed_at": _ts(a.completed_at)}
+
+
 def artifact_out(a: WorkflowArtifact) -> dict[str, Any]:
-    return {"id": a.id, "run_id": a.run_id, "job_id": a.job_id, "name": a.name, "size_bytes": a.size_bytes,
+    return {"id": a.id, "run_id": a.run_id, "run_attempt": a.run_attempt, "job_id": a.job_id, "name": a.name, "size_bytes": a.size_bytes,
             "file_count": a.file_count, "mime_type": a.mime_type, "expires_at": _ts(a.expires_at),
             "created_at": _ts(a.created_at),
             "download_url": f"/api/repos/{a.run.repo_id}/actions/artifacts/{a.id}"}

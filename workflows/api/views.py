@@ -111,18 +111,41 @@ class RunDetailView(WorkflowsView):
 
 
 class RunJobsView(WorkflowsView):
+    """Jobs of the current attempt, or of `?attempt=n` (also at `runs/:id/attempts/:n/jobs`)."""
+
+    def get(self, request: Request, repo_id: str, run_id: str, attempt: str | None = None) -> Response:
+        repo = self.repo(request, repo_id)
+        run = selectors.run(repo, run_id)
+        number = selectors.attempt_number(run, attempt if attempt is not None else request.query_params.get("attempt"))
+        return Response({"run_attempt": number, "jobs": [s.job_out(j) for j in selectors.jobs_for_run(run, number)]})
+
+
+class RunAttemptListView(WorkflowsView):
     def get(self, request: Request, repo_id: str, run_id: str) -> Response:
         repo = self.repo(request, repo_id)
         run = selectors.run(repo, run_id)
-        return Response({"jobs": [s.job_out(j) for j in selectors.jobs_for_run(run)]})
+        return Response({"run_attempt": run.run_attempt,
+                         "attempts": [s.attempt_out(a, run) for a in selectors.attempts(run)]})
+
+
+class RunAttemptView(WorkflowsView):
+    def get(self, request: Request, repo_id: str, run_id: str, attempt: str) -> Response:
+        repo = self.repo(request, repo_id)
+        run = selectors.run(repo, run_id)
+        number = selectors.attempt_number(run, attempt)
+        jobs = [s.job_out(j, steps=False) for j in selectors.jobs_for_run(run, number)]
+        return Response({"attempt": {**s.attempt_out(selectors.attempt(run, number), run), "jobs": jobs}})
 
 
 class RunArtifactsView(WorkflowsView):
+    """Artifacts of the current attempt (including those carried over by a re-run), or `?attempt=n`."""
+
     def get(self, request: Request, repo_id: str, run_id: str) -> Response:
         repo = self.repo(request, repo_id)
         run = selectors.run(repo, run_id)
-        return Response({"artifacts": [s.artifact_out(a) for a in run.artifacts.select_related("run")
-                                       .order_by("created_at")]})
+        number = selectors.attempt_number(run, request.query_params.get("attempt"))
+        return Response({"run_attempt": number,
+                         "artifacts": [s.artifact_out(a) for a in selectors.artifacts_for_run(run, number)]})
 
 
 class RunEventsView(WorkflowsView):

@@ -82,12 +82,19 @@ def run_detail(request: HttpRequest, repo_id: str, run_id: str) -> HttpResponse:
         run = selectors.run(access.repo, run_id)
     except NotFound:
         raise Http404("Run not found") from None
-    jobs = list(selectors.jobs_for_run(run))
+    try:
+        number = selectors.attempt_number(run, request.GET.get("attempt"))
+        shown = selectors.attempt(run, number)
+    except ApiError:
+        raise Http404("Run attempt not found") from None
+    jobs = list(selectors.jobs_for_run(run, number))
     selected = next((j for j in jobs if j.id == request.GET.get("job")), None) or (jobs[0] if jobs else None)
     needs = {k: v.get("needs", []) for k, v in ((run.definition or {}).get("jobs") or {}).items()}
     return render(request, "workflows/run.html", _ctx(
         request, access, run=run, jobs=jobs, phases=_phases(run, jobs), selected=selected, needs=needs,
-        artifacts=list(run.artifacts.order_by("created_at")), branch=ref_parts(run.ref)[0]))
+        artifacts=list(selectors.artifacts_for_run(run, number)), branch=ref_parts(run.ref)[0],
+        attempt=number, shown=shown, latest=number == run.run_attempt,
+        attempt_numbers=list(range(1, run.run_attempt + 1))))
 
 
 @login_required

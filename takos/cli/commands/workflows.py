@@ -59,14 +59,18 @@ def _list(args: argparse.Namespace, api: ApiClient) -> int:
 def _view(args: argparse.Namespace, api: ApiClient) -> int:
     repo = resolve_repo(api, args.repo)
     run = api.get(f"/api/repos/{repo}/actions/runs/{args.run}")["run"]
-    jobs = api.get(f"/api/repos/{repo}/actions/runs/{args.run}/jobs")["jobs"]
+    if args.attempt:  # an earlier attempt: its own status and jobs
+        shown = api.get(f"/api/repos/{repo}/actions/runs/{args.run}/attempts/{args.attempt}")["attempt"]
+        run = {**run, **{k: shown[k] for k in ("run_attempt", "status", "conclusion")}}
+    jobs = api.get(f"/api/repos/{repo}/actions/runs/{args.run}/jobs", attempt=args.attempt)["jobs"]
     if args.json:
         emit({"run": run, "jobs": jobs}, True)
         return 0
     print(f"{run['name']} #{run['run_number']} (attempt {run['run_attempt']}): {run['status']}"
           f"{' / ' + run['conclusion'] if run.get('conclusion') else ''}  {run['event']} {run['ref']} {run['sha'][:10]}")
     for job in jobs:
-        print(f"  {job['conclusion'] or job['status']:<11} {job['name']}  ({job['id']})")
+        reused = "  [reused]" if job.get("reused_from") else ""
+        print(f"  {job['conclusion'] or job['status']:<11} {job['name']}  ({job['id']}){reused}")
         for step in job.get("steps", []):
             print(f"      {step['conclusion'] or step['status']:<11} {step['number']}. {step['name']}")
     return 0
@@ -106,7 +110,7 @@ def _logs(args: argparse.Namespace, api: ApiClient) -> int:
     repo = resolve_repo(api, args.repo)
     if args.follow:
         return follow_logs(api, repo, args.run, as_json=args.json, job=args.job)
-    jobs = api.get(f"/api/repos/{repo}/actions/runs/{args.run}/jobs")["jobs"]
+    jobs = api.get(f"/api/repos/{repo}/actions/runs/{args.run}/jobs", attempt=args.attempt)["jobs"]
     for job in jobs:
         if args.job and args.job not in (job["id"], job["name"], job["job_key"]):
             continue
@@ -208,11 +212,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=_list)
     p = actions.add_parser("view", parents=parents, help="a run with its jobs and steps")
     p.add_argument("run")
+    p.add_argument("--attempt", type=int, help="an earlier attempt (default: the latest)")
     p.set_defaults(handler=_view)
     p = actions.add_parser("logs", parents=parents, help="print job logs; --follow streams them live")
     p.add_argument("run")
     p.add_argument("--job", help="only this job (id, name or key)")
     p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--attempt", type=int, help="logs of an earlier attempt (default: the latest)")
     p.set_defaults(handler=_logs)
     p = actions.add_parser("rerun", parents=parents, help="re-run a completed run")
     p.add_argument("run")
