@@ -91,9 +91,10 @@ def mcp_server_create(*, space: Space, actor: Any, name: str, url: str, scope: s
 
     Nothing is written when the server cannot be reached or its OAuth discovery fails.
     """
-    name, url = check_name(name), check_server_url(url)
+    name = check_name(name)
     if MCPServer.objects.filter(space=space, name=name).exists():
         raise Conflict(f"The space already has an MCP server named {name}.")
+    url = check_server_url(url)
     plan = _probe(url, scope=scope, client_id=client_id, client_secret=client_secret, request=request)
     try:
         with transaction.atomic():
@@ -340,11 +341,12 @@ def _refresh_locked(server_id: str, stale_token: str) -> MCPServer:
 
 def _with_session(server: MCPServer, work: Callable[[wire.Session], T]) -> T:
     """Open a session with a fresh token and run `work`; on 401 refresh once and retry."""
-    if server.auth_mode == MCPServer.AuthMode.OAUTH_PKCE:
-        if not server.oauth_access_token and not server.oauth_refresh_token:
-            raise Conflict(f"MCP server {server.name} is not authorized yet: connect it first.")
-        if _needs_refresh(server) or not server.oauth_access_token:
-            server = mcp_token_refresh(server=server, stale_token=decrypt(server.oauth_access_token))
+    oauth = server.auth_mode == MCPServer.AuthMode.OAUTH_PKCE
+    if oauth and not server.oauth_access_token and not server.oauth_refresh_token:
+        raise Conflict(f"MCP server {server.name} is not authorized yet: connect it first.")
+    check_server_url(server.url)  # the egress rules may have changed since it was added
+    if oauth and (_needs_refresh(server) or not server.oauth_access_token):
+        server = mcp_token_refresh(server=server, stale_token=decrypt(server.oauth_access_token))
     for attempt in (1, 2):
         token = decrypt(server.oauth_access_token) if server.auth_mode == MCPServer.AuthMode.OAUTH_PKCE else ""
         session = wire.Session(server.url, token=token)
@@ -362,7 +364,6 @@ def _with_session(server: MCPServer, work: Callable[[wire.Session], T]) -> T:
 
 def mcp_list_tools(*, server: MCPServer) -> list[dict[str, Any]]:
     """The server's tools (`tools/list`, all pages); remembered as the server's snapshot."""
-    check_server_url(server.url)
     tools = _with_session(server, lambda s: s.list_tools())
     snapshot = [{"name": str(t["name"]), "description": str(t.get("description") or "")[:2000],
                  "inputSchema": t.get("inputSchema") if isinstance(t.get("inputSchema"), dict) else
@@ -373,5 +374,4 @@ def mcp_list_tools(*, server: MCPServer) -> list[dict[str, Any]]:
 
 
 def mcp_call_tool(*, server: MCPServer, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    check_server_url(server.url)
     return _with_session(server, lambda s: s.call_tool(name, arguments))
