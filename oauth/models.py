@@ -248,6 +248,10 @@ class MCPServer(models.Model):
             return "disabled"
         return "connected" if self.connected else "needs_authorization"
 
+    @property
+    def status_label(self) -> str:
+        return self.status.replace("_", " ")
+
 
 class MCPOAuthPending(IdModel):
     """PKCE state between "connect" and the OAuth callback; single use, short-lived."""

@@ -230,3 +230,33 @@ def _sha(token: str) -> str:
     import hashlib
 
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_the_console_adds_connects_lists_tools_disconnects_and_removes(base, mcp, alice):
+    import re
+
+    browser = Browser(base)
+    browser.login("alice")
+    page = browser.http.get("/settings/mcp")
+    assert page.status_code == 200 and "No MCP servers in this space." in page.text
+    csrf = browser.form_csrf(page.text)
+    space_id = personal_space(alice).id
+    added = browser.http.post(f"/settings/mcp?spaceId={space_id}",
+                              data={"csrfmiddlewaretoken": csrf, "name": "notes", "url": mcp.url})
+    assert added.status_code == 302 and added.headers["location"].startswith(f"{base}/oauth/authorize?")
+    back = browser.decide(browser.authorize(added.headers["location"]))
+    landed = browser.http.get(back.headers["location"])
+    page = browser.http.get(landed.headers["location"])
+    assert "MCP server notes is connected." in page.text and "connected" in page.text
+    server = MCPServer.objects.get(name="notes")
+    tools = browser.http.get(f"/settings/mcp?spaceId={space_id}&tools={server.id}")
+    assert "<code>echo</code>" in tools.text and "<code>whoami</code>" in tools.text
+    csrf = browser.form_csrf(tools.text)
+    action = f"/settings/mcp/{server.id}"
+    assert browser.http.post(f"{action}/disconnect", data={"csrfmiddlewaretoken": csrf}).status_code == 302
+    page = browser.http.get(f"/settings/mcp?spaceId={space_id}")
+    assert "needs authorization" in page.text and re.search(r"Connect</button>", page.text)
+    server.refresh_from_db()
+    assert server.oauth_access_token == "" and server.oauth_refresh_token == ""
+    assert browser.http.post(f"{action}/remove", data={"csrfmiddlewaretoken": csrf}).status_code == 302
+    assert not MCPServer.objects.exists()
