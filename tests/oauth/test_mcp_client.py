@@ -260,3 +260,33 @@ def test_the_console_adds_connects_lists_tools_disconnects_and_removes(base, mcp
     assert server.oauth_access_token == "" and server.oauth_refresh_token == ""
     assert browser.http.post(f"{action}/remove", data={"csrfmiddlewaretoken": csrf}).status_code == 302
     assert not MCPServer.objects.exists()
+
+
+def test_the_cli_adds_lists_tools_and_removes(base, mcp, alice, pat, tmp_path, capsys, monkeypatch):
+    import json
+
+    from takos.cli.main import main
+
+    monkeypatch.setenv("TAKOS_CONFIG", str(tmp_path / "cli.json"))
+    monkeypatch.setenv("TAKOS_URL", base)
+    monkeypatch.setenv("TAKOS_TOKEN", pat)
+
+    def run(*argv: str) -> dict:
+        code = main(["--json", *argv])
+        out = capsys.readouterr()
+        assert code == 0, out.err
+        return json.loads(out.out)
+
+    added = run("mcp", "add", "notes", mcp.url, "--no-browser")["data"]
+    assert added["status"] == "needs_authorization" and added["auth_url"].startswith(f"{base}/oauth/authorize?")
+    browser = Browser(base)
+    browser.login("alice")
+    back = browser.decide(browser.authorize(added["auth_url"]))
+    assert browser.http.get(back.headers["location"]).status_code == 302
+    listed = run("mcp", "list")["data"]
+    assert [(s["name"], s["status"]) for s in listed] == [("notes", "connected")]
+    tools = run("mcp", "tools", "notes")["data"]
+    assert [t["name"] for t in tools] == ["echo", "whoami", "fail"]
+    assert main(["mcp", "tools", "nope"]) == 1 and "No MCP server nope" in capsys.readouterr().err
+    assert run("mcp", "remove", "notes") == {"success": True}
+    assert run("mcp", "list")["data"] == []
