@@ -42,7 +42,7 @@ class McpRpcError(McpError):
 
 
 def _timeout() -> float:
-    return float(getattr(settings, "TAKOS_MCP_TIMEOUT", 30))
+    return float(settings.TAKOS_MCP_TIMEOUT)
 
 
 def http(method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes = b"",
