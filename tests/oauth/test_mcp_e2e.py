@@ -7,6 +7,7 @@ agent run, executed by the real worker with the offline model, calls an MCP tool
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +27,20 @@ PASSWORD = "e2e pass phrase 42"
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningTakos, McpTestServer]]:
     mcp = McpTestServer().start()
     # The operator allows loopback egress and lets the provider issue tokens for the MCP server.
-    running, db_name = start_takos(tmp_path_factory.mktemp("takos-mcp"), extra_env={
-        "TAKOS_EGRESS_ALLOWED_HOSTS": "127.0.0.1", "TAKOS_OAUTH_EXTRA_RESOURCES": mcp.url,
-        "TAKOS_OFFLINE_TOKEN_DELAY_MS": "0"})
+    env = {"TAKOS_EGRESS_ALLOWED_HOSTS": "127.0.0.1", "TAKOS_OAUTH_EXTRA_RESOURCES": mcp.url,
+           "TAKOS_OFFLINE_TOKEN_DELAY_MS": "0"}
+    with pytest.MonkeyPatch.context() as patch:
+        redis_url = os.environ.get("REDIS_URL")
+        if redis_url:
+            # The server's broker is this session's own Redis database (REDIS_URL), emptied first,
+            # not the fixture's rotating 1-15: concurrent suites on one Redis use those too, and
+            # another server's worker would take this server's run.
+            import redis
+
+            redis.Redis.from_url(redis_url).flushdb()
+            env.update({"REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url})
+            patch.delenv("REDIS_URL")
+        running, db_name = start_takos(tmp_path_factory.mktemp("takos-mcp"), extra_env=env)
     mcp.authorization_server = running.url  # from now on it asks for OAuth tokens
     try:
         yield running, mcp
