@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -88,13 +89,20 @@ class ServerToolsView(McpView):
 
 
 class OAuthCallbackView(PublicApiView):
-    """The authorization server sends the person here; the one-time `state` is the credential."""
+    """The authorization server sends the person's browser here with the one-time `state`.
 
-    authentication_classes: list = []
+    Public (no API token), but the browser must be signed in to Takos as the person who
+    started the authorization: signed out, it goes through the sign-in page and comes back.
+    """
+
+    authentication_classes = [SessionAuthentication]  # the browser's session; bearer tokens are no use here
 
     def get(self, request: Request) -> HttpResponseRedirect:
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect("/login?" + urlencode({"next": request._request.get_full_path()}))
         q = request.query_params
-        server = services.mcp_oauth_callback(state=q.get("state", ""), code=q.get("code", ""), iss=q.get("iss", ""),
-                                             error=q.get("error", ""), error_description=q.get("error_description", ""))
+        server = services.mcp_oauth_callback(
+            user=request.user, state=q.get("state", ""), code=q.get("code", ""), iss=q.get("iss", ""),
+            error=q.get("error", ""), error_description=q.get("error_description", ""))
         query = urlencode({"spaceId": server.space_id, "connected": server.name})
         return HttpResponseRedirect(f"/settings/mcp?{query}")

@@ -176,17 +176,21 @@ def _pending_create(*, server: MCPServer, actor: Any, plan: dict[str, Any]) -> s
     return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
 
 
-def mcp_oauth_callback(*, state: str, code: str, iss: str = "", error: str = "",
+def mcp_oauth_callback(*, user: Any, state: str, code: str, iss: str = "", error: str = "",
                        error_description: str = "") -> MCPServer:
     """Finish an authorization: exchange the code and store the tokens (encrypted).
 
     The pending state is taken (deleted) first, so a state works once whatever happens next.
+    Only the person who started it may finish it: otherwise someone could send their own
+    `auth_url` to a victim and have the victim's authorization land in their space.
     """
     if not state:
         raise BadRequest("The callback has no state.")
     pending = MCPOAuthPending.objects.select_related("server").filter(state=state).first()
     if pending is None or not MCPOAuthPending.objects.filter(pk=pending.pk).delete()[0]:
         raise BadRequest("Unknown or already used authorization state; connect the server again.")
+    if pending.user_id is not None and pending.user_id != getattr(user, "pk", None):
+        raise BadRequest("This authorization was started by another person; refused.")
     if pending.expires_at <= timezone.now():
         raise BadRequest("The authorization took too long (state expired); connect the server again.")
     if error:

@@ -196,34 +196,64 @@ def test_a_server_without_authorization_is_used_directly(base, settings, alice, 
         open_server.stop()
 
 
-def test_the_callback_refuses_unknown_reused_expired_and_mixed_up_states(base, mcp, alice, pat):
+def test_the_callback_refuses_unknown_reused_expired_and_mixed_up_states(base, mcp, alice, bob, pat):
     client = api(base, pat)
     created = client.post("/api/mcp/servers", json={"name": "notes", "url": mcp.url}).json()["data"]
     state = parse_qs(urlsplit(created["auth_url"]).query)["state"][0]
-    public = httpx.Client(base_url=base, timeout=30)  # the callback needs no sign-in
+    browser = Browser(base)  # the callback needs no API token, but the person signed in
+    browser.login("alice")
+    callback = browser.http
 
-    unknown = public.get("/api/mcp/oauth/callback", params={"state": "nope", "code": "x"})
+    unknown = callback.get("/api/mcp/oauth/callback", params={"state": "nope", "code": "x"})
     assert unknown.status_code == 400 and "state" in unknown.json()["error"]["message"]
-    missing = public.get("/api/mcp/oauth/callback", params={"code": "x"})
+    missing = callback.get("/api/mcp/oauth/callback", params={"code": "x"})
     assert missing.status_code == 400
     # A response naming another issuer (mix-up, RFC 9207) is refused, and the state is spent.
-    mixed = public.get("/api/mcp/oauth/callback", params={"state": state, "code": "x", "iss": "https://evil.example"})
+    mixed = callback.get("/api/mcp/oauth/callback", params={"state": state, "code": "x", "iss": "https://evil.example"})
     assert mixed.status_code == 400 and "issuer" in mixed.json()["error"]["message"]
-    reused = public.get("/api/mcp/oauth/callback", params={"state": state, "code": "x"})
+    reused = callback.get("/api/mcp/oauth/callback", params={"state": state, "code": "x"})
     assert reused.status_code == 400 and "already used" in reused.json()["error"]["message"]
     # Expired pending state.
     again = client.post(f"/api/mcp/servers/{created['id']}/connect", json={}).json()["data"]["auth_url"]
     state2 = parse_qs(urlsplit(again).query)["state"][0]
     MCPOAuthPending.objects.filter(state=state2).update(expires_at=timezone.now() - timedelta(seconds=1))
-    expired = public.get("/api/mcp/oauth/callback", params={"state": state2, "code": "x"})
+    expired = callback.get("/api/mcp/oauth/callback", params={"state": state2, "code": "x"})
     assert expired.status_code == 400 and "expired" in expired.json()["error"]["message"]
     # A denial at the authorization server is reported, not stored.
     again = client.post(f"/api/mcp/servers/{created['id']}/connect", json={}).json()["data"]["auth_url"]
     state3 = parse_qs(urlsplit(again).query)["state"][0]
-    denied = public.get("/api/mcp/oauth/callback", params={"state": state3, "error": "access_denied"})
+    denied = callback.get("/api/mcp/oauth/callback", params={"state": state3, "error": "access_denied"})
     assert denied.status_code == 400 and "access_denied" in denied.json()["error"]["message"]
+    # Someone else's browser cannot finish alice's authorization (it would land in her space).
+    again = client.post(f"/api/mcp/servers/{created['id']}/connect", json={}).json()["data"]["auth_url"]
+    state4 = parse_qs(urlsplit(again).query)["state"][0]
+    other = Browser(base)
+    other.login("bob")
+    stolen = other.http.get("/api/mcp/oauth/callback", params={"state": state4, "code": "x"})
+    assert stolen.status_code == 400 and "another person" in stolen.json()["error"]["message"]
     server = MCPServer.objects.get(pk=created["id"])
     assert server.oauth_access_token == "" and not MCPOAuthPending.objects.exists()
+
+
+def test_a_signed_out_browser_signs_in_first_then_finishes(base, mcp, alice, pat):
+    """The CLI case: `takos mcp add` prints the URL; the browser may not be signed in to Takos."""
+    created = api(base, pat).post("/api/mcp/servers", json={"name": "notes", "url": mcp.url}).json()["data"]
+    signing = Browser(base)  # signs in at the provider's consent page (Takos here too)...
+    signing.login("alice")
+    back = signing.decide(signing.authorize(created["auth_url"]))
+    fresh = Browser(base)  # ...but the callback arrives in a browser without a Takos session
+    detour = fresh.http.get(back.headers["location"])
+    assert detour.status_code == 302 and detour.headers["location"].startswith("/login?next=")
+    assert MCPOAuthPending.objects.count() == 1  # the state is not spent by the detour
+    page = fresh.http.get(detour.headers["location"])
+    token = fresh.form_csrf(page.text)
+    next_url = parse_qs(urlsplit(detour.headers["location"]).query)["next"][0]
+    signed_in = fresh.http.post("/login", data={"login": "alice", "password": "correct horse battery",
+                                                "csrfmiddlewaretoken": token, "next": next_url})
+    assert signed_in.status_code == 302 and signed_in.headers["location"] == next_url
+    landed = fresh.http.get(next_url)
+    assert landed.status_code == 302 and "connected=notes" in landed.headers["location"]
+    assert MCPServer.objects.get(pk=created["id"]).status == "connected"
 
 
 def _sha(token: str) -> str:
