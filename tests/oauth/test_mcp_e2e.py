@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,17 @@ def test_connect_list_refresh_and_call_from_an_agent_run(platform):
     assert api.get(f"/api/mcp/servers/{server['id']}/tools").status_code == 200
     (access_cipher2,), = sql(running, "SELECT oauth_access_token FROM mcp_servers WHERE id = ?", server["id"])
     assert access_cipher2 != access_cipher and mcp.tokens_seen[-1] != first_token
+
+    # Expired again, then four requests at once: one refresh (the lease), the others wait and use
+    # its token. Two refreshes would replay a rotated refresh token, which makes Takos's provider
+    # revoke the whole grant; the call after them would then fail.
+    sql(running, "UPDATE mcp_servers SET oauth_token_expires_at = ? WHERE id = ?",
+        "2000-01-01 00:00:00+00:00", server["id"])
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda _: api.get(f"/api/mcp/servers/{server['id']}/tools").status_code, range(4)))
+    assert codes == [200, 200, 200, 200]
+    assert api.get(f"/api/mcp/servers/{server['id']}/tools").status_code == 200
+    assert sql(running, "SELECT refresh_lock_until FROM mcp_servers WHERE id = ?", server["id"]) == [(None,)]
 
     # An agent run (real worker, offline model) calls the MCP tool and sees its result.
     thread = api.post("/api/spaces/me/threads", json={"title": "mcp"}).json()["thread"]["id"]
