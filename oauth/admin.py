@@ -8,7 +8,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from oauth2_provider.models import get_device_grant_model
 
-from oauth.models import MCPOAuthPending, MCPServer, OAuthAuditLog, OAuthClient, OAuthConsent
+from oauth.models import (
+    ExternalIdentity,
+    MCPOAuthPending,
+    MCPServer,
+    OAuthAuditLog,
+    OAuthClient,
+    OAuthConsent,
+)
 from oauth.services import revoke_user_client_tokens
 
 if admin.site.is_registered(OAuthClient):
@@ -109,3 +116,11 @@ class MCPOAuthPendingAdmin(admin.ModelAdmin):
     search_fields = ("server_name", "server_url", "issuer_url")
     raw_id_fields = ("space", "server", "user")
     exclude = ("code_verifier", "client_secret", "state")
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    list_display = ("user", "issuer", "email", "created_at", "last_login_at")
+    search_fields = ("user__username", "email", "subject", "issuer")
+    raw_id_fields = ("user",)
+    readonly_fields = ("issuer", "subject", "created_at", "last_login_at")

@@ -280,3 +280,21 @@ class MCPOAuthPending(IdModel):
 
     def __str__(self) -> str:
         return f"{self.server_name} ({self.expires_at:%Y-%m-%d %H:%M})"
+
+
+class ExternalIdentity(IdModel):
+    """A local account's identity at an external OpenID provider (sign-in with Google, …)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    email = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "oauth_external_identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="oauth_external_identity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.issuer}"

@@ -6,7 +6,7 @@ views reverse to build endpoint URLs.
 
 from django.urls import include, path
 
-from oauth import endpoints
+from oauth import endpoints, external_login
 from oauth.api.urls import oauth_api_urlpatterns
 from oauth.console import mcp_views as mcp_console
 from oauth.console import views as console
@@ -41,4 +41,6 @@ urlpatterns = [
     path("settings/oauth/clients/<str:client_id>/delete", console.client_delete, name="console-oauth-client-delete"),
     path("settings/mcp", mcp_console.mcp_page, name="console-mcp"),
     path("settings/mcp/<str:server_id>/<str:action>", mcp_console.mcp_action, name="console-mcp-action"),
+    path("login/oidc", external_login.start, name="console-oidc-login"),
+    path("login/oidc/callback", external_login.callback, name="console-oidc-callback"),
 ]
