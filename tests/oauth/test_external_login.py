@@ -12,15 +12,16 @@ import pytest
 from accounts.models import User
 from oauth.models import ExternalIdentity
 from tests.agents.e2e_helpers import user_api
-from tests.oauth.conftest import Browser
+from tests.oauth.conftest import Browser, own_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "e2e pass phrase 42"
 
 
 @pytest.fixture(scope="module")
-def idp(takos_server):  # type: ignore[no-untyped-def]
-    return takos_server
+def idp(tmp_path_factory):  # type: ignore[no-untyped-def]
+    with own_platform(tmp_path_factory.mktemp("takos-idp"), {}) as running:
+        yield running
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ agent run, executed by the real worker with the offline model, calls an MCP tool
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.agents.e2e_helpers import start_run, user_api, wait_status
-from tests.fixtures.processes import RunningTakos, start_takos, stop_takos
-from tests.oauth.conftest import Browser
+from tests.fixtures.processes import RunningTakos
+from tests.oauth.conftest import Browser, own_platform
 from tests.oauth.mcp_server import McpTestServer
 
 pytestmark = pytest.mark.e2e
@@ -30,23 +29,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running
     # The operator allows loopback egress and lets the provider issue tokens for the MCP server.
     env = {"TAKOS_EGRESS_ALLOWED_HOSTS": "127.0.0.1", "TAKOS_OAUTH_EXTRA_RESOURCES": mcp.url,
            "TAKOS_OFFLINE_TOKEN_DELAY_MS": "0"}
-    with pytest.MonkeyPatch.context() as patch:
-        redis_url = os.environ.get("REDIS_URL")
-        if redis_url:
-            # The server's broker is this session's own Redis database (REDIS_URL), emptied first,
-            # not the fixture's rotating 1-15: concurrent suites on one Redis use those too, and
-            # another server's worker would take this server's run.
-            import redis
-
-            redis.Redis.from_url(redis_url).flushdb()
-            env.update({"REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url})
-            patch.delenv("REDIS_URL")
-        running, db_name = start_takos(tmp_path_factory.mktemp("takos-mcp"), extra_env=env)
-    mcp.authorization_server = running.url  # from now on it asks for OAuth tokens
     try:
-        yield running, mcp
+        with own_platform(tmp_path_factory.mktemp("takos-mcp"), env) as running:
+            mcp.authorization_server = running.url  # from now on it asks for OAuth tokens
+            yield running, mcp
     finally:
-        stop_takos(running, db_name)
         mcp.stop()
 
 
