@@ -70,7 +70,7 @@ def bootstrap(run: Run) -> dict[str, Any]:
         "provider": provider_config(run),
         "system_prompt": system_prompt(run),
         "messages": [message_for_model(m) for m in window],
-        "tools": tools.catalog(),
+        "tools": tools.catalog_for(run),
         "replay": replay,
         "max_turns": settings.TAKOS_AGENT_MAX_TURNS,
     }

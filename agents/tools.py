@@ -181,6 +181,24 @@ def catalog() -> list[dict[str, Any]]:
     return [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in TOOLS.values()]
 
 
+def catalog_for(run: Run) -> list[dict[str, Any]]:
+    """The built-in tools plus the tools of the space's enabled MCP servers (`mcp__<server>__<tool>`)."""
+    from oauth.mcp import agent_tools
+
+    mcp_tools, _failed = agent_tools.catalog(run.space)
+    return catalog() + mcp_tools
+
+
+def _mcp_tool(name: str) -> Tool | None:
+    from oauth.mcp import agent_tools
+
+    if not agent_tools.is_mcp_tool(name):
+        return None
+    # The call leaves the control plane: external, so a retry after a crash is not repeated.
+    return Tool(name, "MCP tool", {"type": "object"},
+                lambda run, args: agent_tools.execute(run, name, args), external=True)
+
+
 def _result(op: ToolOperation) -> dict[str, Any]:
     return {"operation_key": op.operation_key, "status": op.status, "output": op.result_output,
             "error": op.result_error or None, "replayed": True}
@@ -188,7 +206,7 @@ def _result(op: ToolOperation) -> dict[str, Any]:
 
 def tool_execute(*, run: Run, operation_key: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Run tool `name` once per (run, operation_key); a repeated key returns the first result."""
-    tool = TOOLS.get(name)
+    tool = TOOLS.get(name) or _mcp_tool(name)
     if tool is None:
         return {"operation_key": operation_key, "status": "failed", "output": "", "error": f"Unknown tool {name}."}
     if not isinstance(arguments, dict):

@@ -155,8 +155,11 @@ def clean_headers(headers: dict[str, str] | None) -> dict[str, str]:
 
 
 def fetch(*, method: str, url: str, headers: dict[str, str] | None = None, body: bytes = b"",
-          timeout: float | None = None) -> EgressResponse:
-    """Check, then send one request to the checked address. Redirects are not followed."""
+          timeout: float | None = None, keep_headers: tuple[str, ...] = ()) -> EgressResponse:
+    """Check, then send one request to the checked address. Redirects are not followed.
+
+    Only Content-Type comes back by default (containers see what they asked for, nothing of
+    the hop); control-plane callers name extra response headers in `keep_headers`."""
     import httpx
 
     if len(body) > settings.TAKOS_EGRESS_MAX_REQUEST:
@@ -189,7 +192,8 @@ def fetch(*, method: str, url: str, headers: dict[str, str] | None = None, body:
                 chunks.append(chunk)
         finally:
             response.close()
-    keep = {k: v for k, v in response.headers.items() if k.lower() == "content-type"}
+    wanted = {"content-type", *(h.lower() for h in keep_headers)}
+    keep = {k: v for k, v in response.headers.items() if k.lower() in wanted}
     keep["Cache-Control"] = "no-store"
     if 300 <= response.status_code < 400 and response.headers.get("location"):
         keep["Location"] = response.headers["location"]  # reported, not followed

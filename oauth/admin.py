@@ -8,7 +8,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from oauth2_provider.models import get_device_grant_model
 
-from oauth.models import OAuthAuditLog, OAuthClient, OAuthConsent
+from oauth.models import (
+    ExternalIdentity,
+    MCPOAuthPending,
+    MCPServer,
+    OAuthAuditLog,
+    OAuthClient,
+    OAuthConsent,
+)
 from oauth.services import revoke_user_client_tokens
 
 if admin.site.is_registered(OAuthClient):
@@ -77,3 +84,43 @@ if not admin.site.is_registered(DeviceGrant):
         search_fields = ("client_id", "user__username")
         raw_id_fields = ("user",)
         exclude = ("device_code",)
+
+
+@admin.register(MCPServer)
+class MCPServerAdmin(admin.ModelAdmin):
+    list_display = ("name", "space", "url", "auth_mode", "enabled", "oauth_token_expires_at", "updated_at")
+    list_filter = ("enabled", "auth_mode")
+    search_fields = ("name", "url", "space__slug", "space__name")
+    raw_id_fields = ("space", "created_by")
+    readonly_fields = ("id", "oauth_issuer_url", "oauth_token_endpoint", "oauth_resource", "oauth_client_id",
+                       "oauth_scope", "oauth_token_expires_at", "tools_snapshot", "last_error", "created_at",
+                       "updated_at")
+    # Encrypted at rest and never shown; "disconnect" forgets them.
+    exclude = ("oauth_access_token", "oauth_refresh_token", "oauth_client_secret")
+    actions = ("disconnect", "disable")
+
+    @admin.action(description="Disconnect (forget the OAuth tokens)")
+    def disconnect(self, request: HttpRequest, queryset: QuerySet[MCPServer]) -> None:
+        count = queryset.update(oauth_access_token="", oauth_refresh_token="", oauth_token_expires_at=None)
+        self.message_user(request, f"{count} server(s) disconnected.", messages.SUCCESS)
+
+    @admin.action(description="Disable (agents stop seeing their tools)")
+    def disable(self, request: HttpRequest, queryset: QuerySet[MCPServer]) -> None:
+        count = queryset.update(enabled=False)
+        self.message_user(request, f"{count} server(s) disabled.", messages.SUCCESS)
+
+
+@admin.register(MCPOAuthPending)
+class MCPOAuthPendingAdmin(admin.ModelAdmin):
+    list_display = ("server_name", "space", "user", "issuer_url", "expires_at", "created_at")
+    search_fields = ("server_name", "server_url", "issuer_url")
+    raw_id_fields = ("space", "server", "user")
+    exclude = ("code_verifier", "client_secret", "state")
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    list_display = ("user", "issuer", "email", "created_at", "last_login_at")
+    search_fields = ("user__username", "email", "subject", "issuer")
+    raw_id_fields = ("user",)
+    readonly_fields = ("issuer", "subject", "created_at", "last_login_at")

@@ -18,6 +18,8 @@ class OauthConfig(AppConfig):
         TOKEN_RESOLVERS[ACCESS_PREFIX] = resolve_oauth_token
         if not any(item.get("key") == "oauth" for item in NAV_EXTRA):
             NAV_EXTRA.append({"key": "oauth", "label": "Apps", "url": "/settings/oauth/apps"})
+        if not any(item.get("key") == "mcp" for item in NAV_EXTRA):
+            NAV_EXTRA.append({"key": "mcp", "label": "MCP", "url": "/settings/mcp"})
         app_authorized.connect(_token_issued, dispatch_uid="oauth-audit-token-issued")
 
 

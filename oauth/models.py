@@ -180,3 +180,121 @@ class OAuthAuditLog(IdModel):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.client_id}"
+
+
+# --- Takos as an MCP client ----------------------------------------------------------------------
+def new_mcp_id() -> str:
+    from takos.api.ids import new_id
+
+    return new_id(16)  # the spec gives MCP servers 16-character ids
+
+
+class MCPServer(models.Model):
+    """An external MCP server a space connected (streamable HTTP), with its OAuth tokens.
+
+    Tokens and the dynamically registered client secret are Fernet-encrypted at rest
+    (`services.crypto`); `oauth_client_id`, `oauth_token_endpoint` and `oauth_resource` are
+    kept so the tokens can be refreshed without repeating discovery.
+    """
+
+    class AuthMode(models.TextChoices):
+        OAUTH_PKCE = "oauth_pkce"
+        NONE = "none"
+
+    id = models.CharField(primary_key=True, max_length=16, default=new_mcp_id, editable=False)
+    space = models.ForeignKey("accounts.Space", on_delete=models.CASCADE, related_name="mcp_servers",
+                              db_column="account_id")
+    name = models.CharField(max_length=40)
+    url = models.URLField(max_length=1000)
+    transport = models.CharField(max_length=32, default="streamable-http")
+    source_type = models.CharField(max_length=32, default="external")
+    auth_mode = models.CharField(max_length=16, choices=AuthMode.choices, default=AuthMode.OAUTH_PKCE)
+    oauth_access_token = models.TextField(blank=True, help_text="Encrypted.")
+    oauth_refresh_token = models.TextField(blank=True, help_text="Encrypted.")
+    oauth_token_expires_at = models.DateTimeField(null=True, blank=True)
+    oauth_scope = models.CharField(max_length=1000, blank=True)
+    oauth_issuer_url = models.CharField(max_length=1000, blank=True)
+    oauth_token_endpoint = models.CharField(max_length=1000, blank=True)
+    oauth_resource = models.CharField(max_length=1000, blank=True)
+    oauth_client_id = models.CharField(max_length=255, blank=True)
+    oauth_client_secret = models.TextField(blank=True, help_text="Encrypted.")
+    # A refresh in progress holds this lease (compare-and-set), so a rotated refresh token is
+    # never sent twice (the provider may revoke the whole grant on reuse).
+    refresh_lock_until = models.DateTimeField(null=True, blank=True)
+    tools_snapshot = models.JSONField(default=list, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "mcp_servers"
+        verbose_name = "MCP server"
+        constraints = [models.UniqueConstraint(fields=["space", "name"], name="mcp_server_space_name_unique")]
+        indexes = [models.Index(fields=["space", "enabled"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.url})"
+
+    @property
+    def connected(self) -> bool:
+        return self.auth_mode == self.AuthMode.NONE or bool(self.oauth_access_token)
+
+    @property
+    def status(self) -> str:
+        if not self.enabled:
+            return "disabled"
+        return "connected" if self.connected else "needs_authorization"
+
+    @property
+    def status_label(self) -> str:
+        return self.status.replace("_", " ")
+
+
+class MCPOAuthPending(IdModel):
+    """PKCE state between "connect" and the OAuth callback; single use, short-lived."""
+
+    space = models.ForeignKey("accounts.Space", on_delete=models.CASCADE, related_name="+", db_column="account_id")
+    server = models.ForeignKey(MCPServer, on_delete=models.CASCADE, related_name="pending_authorizations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    server_name = models.CharField(max_length=40)
+    server_url = models.URLField(max_length=1000)
+    state = models.CharField(max_length=100, unique=True)
+    code_verifier = models.TextField(help_text="Encrypted.")
+    issuer_url = models.CharField(max_length=1000)
+    token_endpoint = models.CharField(max_length=1000)
+    resource = models.CharField(max_length=1000, blank=True)
+    client_id = models.CharField(max_length=255)
+    client_secret = models.TextField(blank=True, help_text="Encrypted.")
+    redirect_uri = models.CharField(max_length=1000)
+    scope = models.CharField(max_length=1000, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "mcp_oauth_pending"
+        verbose_name = "MCP OAuth pending authorization"
+
+    def __str__(self) -> str:
+        return f"{self.server_name} ({self.expires_at:%Y-%m-%d %H:%M})"
+
+
+class ExternalIdentity(IdModel):
+    """A local account's identity at an external OpenID provider (sign-in with Google, …)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    email = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "oauth_external_identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="oauth_external_identity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.issuer}"

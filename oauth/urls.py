@@ -6,8 +6,9 @@ views reverse to build endpoint URLs.
 
 from django.urls import include, path
 
-from oauth import endpoints
+from oauth import endpoints, external_login
 from oauth.api.urls import oauth_api_urlpatterns
+from oauth.console import mcp_views as mcp_console
 from oauth.console import views as console
 
 protocol_urlpatterns = [
@@ -38,4 +39,8 @@ urlpatterns = [
     path("settings/oauth/apps/<str:client_id>/revoke", console.app_revoke, name="console-oauth-app-revoke"),
     path("settings/oauth/clients", console.clients_page, name="console-oauth-clients"),
     path("settings/oauth/clients/<str:client_id>/delete", console.client_delete, name="console-oauth-client-delete"),
+    path("settings/mcp", mcp_console.mcp_page, name="console-mcp"),
+    path("settings/mcp/<str:server_id>/<str:action>", mcp_console.mcp_action, name="console-mcp-action"),
+    path("login/oidc", external_login.start, name="console-oidc-login"),
+    path("login/oidc/callback", external_login.callback, name="console-oidc-callback"),
 ]

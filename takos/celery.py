@@ -66,6 +66,7 @@ app.conf.update(
         "workers-recover-deployments": {"task": "workers.recover_deployments", "schedule": 60.0},
         "workers-reap-idle-runtimes": {"task": "workers.reap_idle_runtimes", "schedule": 60.0},
         "workers-recheck-domains": {"task": "workers.recheck_domains", "schedule": crontab(minute="*/15")},
+        "oauth-purge-mcp-pending": {"task": "oauth.purge_mcp_pending", "schedule": crontab(minute=29)},  # oauth
     },
 )
 app.autodiscover_tasks()

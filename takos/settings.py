@@ -124,6 +124,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "takos.context_processors.console",
+                "oauth.external_login.context",
             ],
         },
     },
@@ -313,6 +314,13 @@ TAKOS_EGRESS_ALLOWED_PORTS = [int(p) for p in env_list("TAKOS_EGRESS_ALLOWED_POR
 TAKOS_EGRESS_TIMEOUT = env_int("TAKOS_EGRESS_TIMEOUT", 300)
 TAKOS_EGRESS_MAX_REQUEST = env_int("TAKOS_EGRESS_MAX_REQUEST", 10 * 1024 * 1024)
 TAKOS_EGRESS_MAX_RESPONSE = env_int("TAKOS_EGRESS_MAX_RESPONSE", 25 * 1024 * 1024)
+TAKOS_MCP_TIMEOUT = env_int("TAKOS_MCP_TIMEOUT", 30)  # oauth: per request to an external MCP server
+# oauth: "Sign in with <name>" through an external OpenID provider (off while the issuer is empty)
+TAKOS_OIDC_LOGIN_ISSUER = env("TAKOS_OIDC_LOGIN_ISSUER", "")  # e.g. https://accounts.google.com
+TAKOS_OIDC_LOGIN_NAME = env("TAKOS_OIDC_LOGIN_NAME", "Google")
+TAKOS_OIDC_LOGIN_CLIENT_ID = env("TAKOS_OIDC_LOGIN_CLIENT_ID", "")
+TAKOS_OIDC_LOGIN_CLIENT_SECRET = env("TAKOS_OIDC_LOGIN_CLIENT_SECRET", "")
+TAKOS_OIDC_LOGIN_CREATE_ACCOUNTS = env_bool("TAKOS_OIDC_LOGIN_CREATE_ACCOUNTS", True)
 TAKOS_SESSION_HEARTBEAT_SECONDS = env_int("TAKOS_SESSION_HEARTBEAT_SECONDS", 30)
 TAKOS_SESSION_DEAD_SECONDS = env_int("TAKOS_SESSION_DEAD_SECONDS", 120)  # no heartbeat at all -> dead
 TAKOS_SESSION_IDLE_SECONDS = env_int("TAKOS_SESSION_IDLE_SECONDS", 600)  # no user activity -> stopped

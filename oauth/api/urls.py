@@ -1,6 +1,6 @@
 from django.urls import path
 
-from oauth.api import views
+from oauth.api import mcp_views, views
 
 oauth_api_urlpatterns = [
     path("oauth/authorize/context", views.AuthorizeContextView.as_view(), name="api-oauth-authorize-context"),
@@ -13,4 +13,9 @@ oauth_api_urlpatterns = [
     path("me/oauth/clients", views.ClientsView.as_view(), name="api-oauth-clients"),
     path("me/oauth/clients/<str:client_id>", views.ClientDetailView.as_view(), name="api-oauth-client"),
     path("me/oauth/clients/<str:client_id>/secret", views.ClientSecretView.as_view(), name="api-oauth-client-secret"),
+    path("mcp/servers", mcp_views.ServersView.as_view(), name="api-mcp-servers"),
+    path("mcp/servers/<str:server_id>", mcp_views.ServerDetailView.as_view(), name="api-mcp-server"),
+    path("mcp/servers/<str:server_id>/connect", mcp_views.ServerConnectView.as_view(), name="api-mcp-server-connect"),
+    path("mcp/servers/<str:server_id>/tools", mcp_views.ServerToolsView.as_view(), name="api-mcp-server-tools"),
+    path("mcp/oauth/callback", mcp_views.OAuthCallbackView.as_view(), name="api-mcp-oauth-callback"),
 ]

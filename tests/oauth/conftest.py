@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -155,3 +157,29 @@ def bearer(token: str) -> Any:
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return api
+
+
+@contextmanager
+def own_platform(tmp: Any, extra_env: dict[str, str]) -> Iterator[Any]:
+    """`start_takos` whose broker (with PostgreSQL + Redis) is this session's own Redis database
+    (REDIS_URL), emptied first, instead of the fixture's rotating databases 1-15: suites running
+    at the same time on one Redis use those too, and another server's worker would take this
+    server's tasks."""
+    import os
+
+    from tests.fixtures.processes import start_takos, stop_takos
+
+    env = dict(extra_env)
+    with pytest.MonkeyPatch.context() as patch:
+        redis_url = os.environ.get("REDIS_URL")
+        if redis_url:
+            import redis
+
+            redis.Redis.from_url(redis_url).flushdb()
+            env.update({"REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url})
+            patch.delenv("REDIS_URL")
+        running, db_name = start_takos(tmp, extra_env=env)
+    try:
+        yield running
+    finally:
+        stop_takos(running, db_name)
