@@ -28,6 +28,7 @@ from services.models import Service
 from services.selectors import runtime_env
 from takos.api.errors import BadRequest, Conflict, NotFound
 from workers import runtime as rt
+from workers.artifacts import ArtifactPending
 from workers.manifest import MANIFEST_PATH, Manifest, ManifestError, RolloutConfig, Workload, parse_manifest
 from workers.manifest import validate_steps as _validate_steps
 from workers.models import (
@@ -53,6 +54,9 @@ def _announce(service: Service) -> None:
     from dispatch.services import announce_service
 
     announce_service(service)
+
+
+ARTIFACT_POLL_SECONDS = 2
 
 
 def _enqueue(deployment_id: str) -> None:
@@ -264,7 +268,33 @@ def _prepare_artifact(deployment: Deployment) -> None:
     if deployment.artifact_kind == Deployment.ArtifactKind.WORKFLOW:
         from workers.artifacts import fetch_workflow_artifact
 
-        fetch_workflow_artifact(deployment, src)
+        event(deployment, "artifact_fetched", fetch_workflow_artifact(deployment, src), step="build")
+
+
+def _wait_for_artifact(deployment: Deployment, why: str) -> str:
+    """The workflow that builds the artifact is still running: give the lease back and look again later.
+
+    The task re-queues itself (ARTIFACT_POLL_SECONDS) instead of sleeping in the worker, so the
+    workflow's own jobs can run on the same worker; after TAKOS_DEPLOY_ARTIFACT_WAIT seconds the
+    deployment fails."""
+    from workers.tasks import execute_deployment as task
+
+    if (timezone.now() - deployment.created_at).total_seconds() > settings.TAKOS_DEPLOY_ARTIFACT_WAIT:
+        _fail(deployment, f"no workflow artifact in time: {why}", step="build")
+        return S.FAILED
+    first = not deployment.events.filter(event_type="waiting_for_artifact").exists()
+    with transaction.atomic():
+        # Undo the claim: a wait is not an attempt (the recovery cron gives up after 3 attempts).
+        Deployment.objects.filter(pk=deployment.pk, lease_token=deployment.lease_token).update(
+            status=S.PENDING, deploy_state="waiting_for_artifact", lease_token="", lease_expires_at=None,
+            attempts=deployment.attempts)
+        if first:
+            event(deployment, "waiting_for_artifact", why, step="build")
+        # Tasks that run inline (eager) would come straight back here; the recovery cron re-queues
+        # pending deployments in that mode.
+        if not task.app.conf.task_always_eager:
+            transaction.on_commit(lambda: task.apply_async((deployment.pk,), countdown=ARTIFACT_POLL_SECONDS))
+    return "waiting"
 
 
 def _fail(deployment: Deployment, message: str, *, step: str) -> None:
@@ -288,8 +318,12 @@ def execute_deployment(deployment_id: str) -> str:
         return Deployment.objects.filter(pk=deployment_id).values_list("status", flat=True).first() or "missing"
     step = "build"
     try:
-        event(deployment, "step_started", "preparing the artifact", step=step)
-        _prepare_artifact(deployment)
+        if not deployment.events.filter(event_type="waiting_for_artifact").exists():
+            event(deployment, "step_started", "preparing the artifact", step=step)
+        try:
+            _prepare_artifact(deployment)
+        except ArtifactPending as pending:
+            return _wait_for_artifact(deployment, str(pending))
         event(deployment, "step_completed", step=step)
         step = "deploy_runtime"
         Deployment.objects.filter(pk=deployment.pk).update(status=S.DEPLOYING, deploy_state="deploying_runtime")
