@@ -214,23 +214,57 @@ def _app_for(*, space: Space, manifest: Manifest, repo: Any, actor: User | None,
     return app
 
 
+def workload_services(*, app: App, manifest: Manifest, repo: Any, actor: User | None) -> dict[str, Service]:
+    """A service per manifest workload: the primary one is the app's (`<app>` hostname), every other
+    workload gets its own, `<app>-<workload>`, found again by (app, workload) on later deploys."""
+    from services.services import free_slug, service_create
+
+    assert app.service is not None
+    primary = manifest.primary.name
+    out = {primary: app.service}
+    if app.service.group_id != app.pk:
+        Service.objects.filter(pk=app.service.pk).update(group_id=app.pk)
+    for name, workload in manifest.workloads.items():
+        if name == primary:
+            continue
+        service = Service.objects.filter(space=app.space, group_id=app.pk, workload=name).first()
+        if service is None:
+            service = service_create(space=app.space, actor=actor, slug=free_slug(f"{manifest.name}-{name}", app.space),
+                                     service_type=Service.Type.APP if workload.kind == "worker"
+                                     else Service.Type.SERVICE, group_id=app.pk, workload=name, repo=repo)
+        out[name] = service
+    return out
+
+
 def app_deployment_create(*, space: Space, actor: User, repo: Any, ref: str, ref_type: str = "",
                           strategy: str | None = None, steps: Any = None, interval: Any = None,
                           idempotency_key: str = "", message: str = "") -> tuple[Deployment, bool]:
-    """Deploy the app described by `.takos/app.yml` at `ref` of `repo` (in `space`)."""
+    """Deploy the app described by `.takos/app.yml` at `ref` of `repo` (in `space`).
+
+    Every workload of the manifest is deployed, each on its own service (hostname, health check,
+    rollout and rollback); the primary workload's deployment is returned, with all of them in
+    `.workload_deployments`."""
     if repo.space_id != space.pk:
         raise NotFound("Repository not found.")
     sha, manifest = read_manifest(repo, ref)
     app = app_for(space=space, manifest=manifest, repo=repo, actor=actor)
-    workload = manifest.primary
+    services = workload_services(app=app, manifest=manifest, repo=repo, actor=actor)
     cfg = rollout_config(strategy, steps, interval, defaults=manifest.rollout)
-    source = DeploySource(kind=workload.artifact_kind, image=workload.image, run=workload.run, port=workload.port,
-                          repo=repo, ref=ref, ref_type=ref_type, commit_sha=sha,
-                          workload={**workload_snapshot(workload), "app": manifest.name,
-                                    "appVersion": manifest.version})
-    assert app.service is not None
-    return deployment_create(service=app.service, actor=actor, source=source, rollout=cfg,
-                             idempotency_key=idempotency_key, message=message or f"{manifest.name} {manifest.version}")
+    primary_name = manifest.primary.name
+    results: dict[str, tuple[Deployment, bool]] = {}
+    for name in [primary_name, *(n for n in manifest.workloads if n != primary_name)]:
+        workload = manifest.workloads[name]
+        source = DeploySource(kind=workload.artifact_kind, image=workload.image, run=workload.run,
+                              port=workload.port, repo=repo, ref=ref, ref_type=ref_type, commit_sha=sha,
+                              workload={**workload_snapshot(workload), "app": manifest.name,
+                                        "appVersion": manifest.version})
+        key = idempotency_key if name == primary_name or not idempotency_key else f"{idempotency_key}:{name}"
+        results[name] = deployment_create(service=services[name], actor=actor, source=source, rollout=cfg,
+                                          idempotency_key=key,
+                                          message=message or f"{manifest.name} {manifest.version}")
+    deployment, created = results[primary_name]
+    deployment.workload_deployments = [d for d, _ in results.values()]  # type: ignore[attr-defined]
+    return deployment, created
 
 
 # --- the pipeline (runs in the `deployment` queue) ---------------------------------------------
