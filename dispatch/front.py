@@ -61,10 +61,11 @@ _DROP_REQUEST = HOP_BY_HOP | STRIPPED_REQUEST | {b"content-length", b"expect"}
 
 class ProxyFailure(Exception):
     def __init__(self, status: int, code: str, message: str, retry_after: int | None = None,
-                 retryable: bool = False) -> None:
+                 retryable: bool = False, refused: bool = False) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
-        self.retryable = retryable  # nothing reached the runtime: safe to try again on a fresh connection
+        self.retryable = retryable  # the connection closed before any byte of a response came back
+        self.refused = refused  # no connection at all: the runtime is not listening (start it again)
 
 
 def error_bytes(status: int, code: str, message: str, *, retry_after: int | None = None,
@@ -377,7 +378,7 @@ class Pool:
                                retry_after=5) from None
         except OSError:
             raise ProxyFailure(502, "BAD_GATEWAY", "The app's runtime refused the connection.", retry_after=5,
-                               retryable=True) from None
+                               refused=True) from None
         self.busy.add(conn)
         return conn, False
 
@@ -695,14 +696,17 @@ class Front:
                                   set_cookie=set_cookie, keep_alive=request.keep_alive and not request.upgrade)
                 return await done
             except ProxyFailure as failure:
-                if not failure.retryable or attempts <= 0:
+                if attempts <= 0:
                     raise
-                if reused and request.method not in IDEMPOTENT:
-                    raise  # the runtime may have seen it: do not send a POST twice
-                if not reused:
+                if failure.refused:
                     if restarted:
                         raise
-                    restarted = True  # refused on a fresh connection: the runtime died or was stopped
+                    restarted = True  # nothing listens: the runtime died or was stopped; start it again
+                    continue
+                # A pooled connection the runtime had closed meanwhile: try a fresh one, unless the
+                # runtime may have seen the request and it is not safe to send twice.
+                if not (failure.retryable and reused and request.method in IDEMPOTENT):
+                    raise
 
     def request_head(self, client: Client, request: Request, host: str, target: Target) -> bytes:
         connection_named: set[bytes] = set()
