@@ -554,7 +554,7 @@ class Client(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             transport.write(data)
 
-    def writelines(self, data: tuple[bytes, ...]) -> None:
+    def writelines(self, data: list[bytes] | tuple[bytes, ...]) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.writelines(data)
