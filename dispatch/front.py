@@ -238,6 +238,8 @@ class Upstream(asyncio.Protocol):
                 self.chunked_out = True
             else:
                 self.client_keep_alive = False  # HTTP/1.0 client: the body ends with the connection
+                if client is not None:
+                    client.must_close = True
             self.close_delimited = not chunked_in
         if not self.client_keep_alive and not upgrade:
             out.append(b"connection: close\r\n")
@@ -430,6 +432,7 @@ class Client(asyncio.Protocol):
         self.last_active = 0.0
         self.closed = False
         self.paused = False
+        self.must_close = False  # a response was delimited by closing the connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -539,7 +542,7 @@ class Client(asyncio.Protocol):
                     self.transport.resume_reading()
                 keep = await self.front.handle(self, request)
                 self.last_active = self.front.now
-                if not keep or not request.keep_alive or request.upgrade:
+                if not keep or not request.keep_alive or request.upgrade or self.must_close:
                     if self.transport is not None and self.tunnel is None:
                         self.transport.close()
                     return

@@ -367,3 +367,18 @@ def test_pending_custom_domain_serves_only_its_challenge(front, routed):
     assert status == 200 and body == b"tok123"
     status, _, body = get(front, "shop.example.com", "/")
     assert status == 404 and json.loads(body)["error"]["code"] == "NOT_FOUND"
+
+
+def test_http10_client_gets_a_close_delimited_body(front, routed, runtimes):
+    with socket.create_connection(("127.0.0.1", front["port"]), timeout=10) as sock:
+        sock.sendall(b"GET /stream HTTP/1.0\r\nHost: shop.apps.localhost\r\nConnection: keep-alive\r\n"
+                     b"Cookie: takos_split=99\r\n\r\n")
+        runtimes["v1"].lt.loop.call_soon_threadsafe(runtimes["v1"].release.set)
+        data = b""
+        started = time.monotonic()
+        while chunk := sock.recv(65536):  # ends when the front closes the connection
+            data += chunk
+    assert time.monotonic() - started < 10
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert b"connection: close" in head.lower() and b"transfer-encoding" not in head.lower()
+    assert body == b"first;second"
