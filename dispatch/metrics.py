@@ -53,11 +53,12 @@ class Metrics:
         return len(rows)
 
     def _ensure_flusher(self) -> None:
-        if self._task is not None and not self._task.done():
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            return
+        # One flusher per process, on the loop that serves (a task of a loop that stopped never finishes).
+        if self._task is not None and not self._task.done() and self._task.get_loop() is loop:
             return
         self._task = loop.create_task(self._flush_loop())
 

@@ -1,15 +1,19 @@
 #!/usr/bin/env python
 """Dispatch proxy overhead on loopback, in one run, against references.
 
-Measures with `wrk` (20 connections; falls back to a Python aiohttp load generator):
+Measures with `wrk` (falls back to a Python aiohttp load generator; `apt-get install wrk
+nginx-light` for the real references):
   direct   - the runtime itself (an aiohttp "hello" server standing in for a deployed app)
-  nginx    - nginx `proxy_pass` to the runtime (skipped when nginx is not installed)
-  dispatch - Takos' DispatchMiddleware (the real middleware, route entry pre-cached) under
-             uvicorn and under daphne (what `manage.py up` runs)
-and prints req/s, p50 and p99 with ratios. Targets from the issue: added p50 under 2 ms
-over direct, throughput at least 0.25x nginx.
+  nginx    - nginx `proxy_pass` to the runtime, keep-alive upstream (skipped without nginx)
+  front    - the dispatch front (`manage.py dispatch`: dispatch/front.py on uvloop + httptools),
+             the route pre-cached
+  mw/...   - the ASGI DispatchMiddleware under uvicorn (uvloop + httptools) and under daphne
+             (what the web process runs)
+Throughput and p50/p99 at 20 connections (the issue's calibration), and the latency one request
+adds: p50 at 1 connection, minus direct's. Targets from the issue: added p50 under 2 ms over
+direct, throughput at least 0.25x nginx.
 
-    .venv/bin/python scripts/bench_dispatch.py [--seconds 10] [--connections 20]
+    .venv/bin/python scripts/bench_dispatch.py [--seconds 10] [--connections 20] [--quick]
 """
 
 from __future__ import annotations
@@ -65,6 +69,11 @@ DISPATCH_APP = textwrap.dedent("""
     cache._current_generation = lambda: None
     cache.generation = None
     application = DispatchMiddleware(django_stub)
+
+    if __name__ == "__main__":  # the dispatch front, as `manage.py dispatch` runs it
+        import sys
+        from dispatch.front import run
+        run("127.0.0.1", int(sys.argv[1]))
 """)
 
 
@@ -101,7 +110,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def run_wrk(url: str, seconds: int, connections: int, host: str | None) -> dict[str, float]:
-    cmd = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
+    cmd = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
     if host:
         cmd[1:1] = ["-H", f"Host: {host}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
@@ -175,6 +184,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="skip the middleware rows")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     load = run_wrk if shutil.which("wrk") else run_python_load
@@ -182,52 +192,71 @@ def main() -> int:
     env = {**os.environ, "TAKOS_DATA_DIR": str(tmp / "data"), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "ERROR"}
     procs: list[subprocess.Popen] = []
     results: dict[str, dict[str, float]] = {}
+    load_before = os.getloadavg()
+
+    def measure(name: str, url: str, host: str | None) -> None:
+        load(url, 2, args.connections, host)  # warm up (connection pools, caches)
+        results[name] = load(url, args.seconds, args.connections, host)
+        results[name]["p50_1conn_ms"] = load(url, max(2, args.seconds // 2), 1, host)["p50_ms"]
+
     try:
         upstream_port = free_port()
         (tmp / "runtime.py").write_text(RUNTIME)
         procs.append(start([sys.executable, str(tmp / "runtime.py"), str(upstream_port)], upstream_port))
         upstream = f"http://127.0.0.1:{upstream_port}"
-        results["direct"] = load(upstream + "/", args.seconds, args.connections, None)
+        measure("direct", upstream + "/", None)
 
         if shutil.which("nginx"):
             port = free_port()
             (tmp / "nginx.conf").write_text(NGINX_CONF % {"dir": tmp, "port": port, "upstream_port": upstream_port})
             procs.append(start(["nginx", "-c", str(tmp / "nginx.conf")], port))
-            results["nginx"] = load(f"http://127.0.0.1:{port}/", args.seconds, args.connections, HOST)
+            measure("nginx", f"http://127.0.0.1:{port}/", HOST)
 
         (tmp / "bench_dispatch_app.py").write_text(DISPATCH_APP % {"host": HOST, "upstream": upstream})
-        servers = {
-            "dispatch (uvicorn)": [sys.executable, "-m", "uvicorn", "--no-access-log", "--log-level", "error",
-                                   "--app-dir", str(tmp), "bench_dispatch_app:application", "--port"],
-            "dispatch (daphne)": [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p"],
+        servers: dict[str, list[str]] = {
+            "front (uvloop+httptools)": [sys.executable, str(tmp / "bench_dispatch_app.py")],
         }
+        if not args.quick:
+            servers["mw/uvicorn (uvloop+httptools)"] = [
+                sys.executable, "-m", "uvicorn", "--no-access-log", "--log-level", "error", "--loop", "uvloop",
+                "--http", "httptools", "--app-dir", str(tmp), "bench_dispatch_app:application", "--port"]
+            servers["mw/daphne (web)"] = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p"]
         for name, cmd in servers.items():
             port = free_port()
-            full = [*cmd, str(port)] if "uvicorn" in name else [*cmd, str(port), "bench_dispatch_app:application"]
+            full = [*cmd, str(port)] if "daphne" not in name else [*cmd, str(port), "bench_dispatch_app:application"]
             proc = start(full, port, cwd=tmp, env=env)
             procs.append(proc)
-            load(f"http://127.0.0.1:{port}/", 2, args.connections, HOST)  # warm up the connection pool
-            results[name] = load(f"http://127.0.0.1:{port}/", args.seconds, args.connections, HOST)
+            measure(name, f"http://127.0.0.1:{port}/", HOST)
             stop(proc)
     finally:
         for proc in procs:
             stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()
 
     direct = results["direct"]
     nginx = results.get("nginx")
     for row in results.values():
         row["added_p50_ms"] = round(row["p50_ms"] - direct["p50_ms"], 3)
+        row["added_p50_1conn_ms"] = round(row["p50_1conn_ms"] - direct["p50_1conn_ms"], 3)
         if nginx:
             row["x_nginx_rps"] = round(row["rps"] / nginx["rps"], 3) if nginx["rps"] else 0.0
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"results": results, "load_before": load_before, "load_after": load_after}, indent=2))
         return 0
-    print(f"load: {load.__name__}, {args.connections} connections, {args.seconds}s each, loopback")
-    print(f"{'target':<20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'x nginx':>8} {'non-2xx':>8}")
+    print(f"load: {load.__name__}, {args.connections} connections, {args.seconds}s each, loopback; "
+          f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    print(f"{'target':<30} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'+p50 ms':>8} {'x nginx':>8} "
+          f"{'p50@1c':>7} {'+p50@1c':>8} {'non-2xx':>8}")
     for name, row in results.items():
-        print(f"{name:<20} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
-              f"{row['added_p50_ms']:>8.2f} {row.get('x_nginx_rps', float('nan')):>8.2f} {row['non_2xx']:>8}")
+        print(f"{name:<30} {row['rps']:>8.0f} {row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f} "
+              f"{row['added_p50_ms']:>8.2f} {row.get('x_nginx_rps', float('nan')):>8.2f} "
+              f"{row['p50_1conn_ms']:>7.2f} {row['added_p50_1conn_ms']:>8.2f} {row['non_2xx']:>8}")
+    front = results.get("front (uvloop+httptools)")
+    if front and nginx:
+        ratio, added = front["x_nginx_rps"], front["added_p50_1conn_ms"]
+        print(f"dispatch front: {ratio:.2f}x nginx throughput (target >= 0.25: {'met' if ratio >= 0.25 else 'NOT met'}); "
+              f"+{added:.2f} ms p50 over direct at 1 connection (target < 2: {'met' if added < 2 else 'NOT met'})")
     return 0
 
 

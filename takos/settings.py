@@ -451,6 +451,7 @@ TAKOS_RELEASE_ASSET_MAX_BYTES = env_int("TAKOS_RELEASE_ASSET_MAX_BYTES", 100 * 1
 TAKOS_DEPLOY_MEMORY_MB = env_int("TAKOS_DEPLOY_MEMORY_MB", 512)
 TAKOS_DEPLOY_START_TIMEOUT = env_int("TAKOS_DEPLOY_START_TIMEOUT", 60)  # seconds until healthy
 TAKOS_DEPLOY_LEASE_SECONDS = env_int("TAKOS_DEPLOY_LEASE_SECONDS", 600)
+TAKOS_DEPLOY_ARTIFACT_WAIT = env_int("TAKOS_DEPLOY_ARTIFACT_WAIT", 600)  # seconds for build.fromWorkflow's run
 TAKOS_DEPLOY_KEEP_WARM = env_int("TAKOS_DEPLOY_KEEP_WARM", 1)  # previous versions kept running for rollback
 TAKOS_ROLLOUT_TICK_SECONDS = float(env("TAKOS_ROLLOUT_TICK_SECONDS", "5"))  # beat: advance canary steps
 TAKOS_RUNTIME_IDLE_SECONDS = env_int("TAKOS_RUNTIME_IDLE_SECONDS", 1800)  # scale to zero after idle; 0 = never

@@ -1,18 +1,19 @@
 """`build.fromWorkflow`: take the artifact a workflow job uploaded for the deployed commit.
 
-The workflows slice stores artifacts as zips in default storage (`WorkflowArtifact.r2_key`).
-We wait (bounded) for the run of `fromWorkflow.path` at the deployment's commit to finish,
-then unpack the named artifact into the deployment's source folder (under `artifactPath`).
+The workflows slice runs `.takos/workflows/*.yml` on push and stores artifacts as zips in default
+storage. We read it only through its public selectors (`workflows.selectors.runs_for_repo`) and
+the run's artifacts. While the run of `fromWorkflow.path` at the deployment's commit has not
+finished, `ArtifactPending` tells the pipeline to come back later (the deployment task re-queues
+itself rather than holding a worker that the workflow's own jobs may need); once it succeeded the
+named artifact is unpacked into the deployment's source folder (under `artifactPath`).
 """
 
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 
 from workers.models import Deployment
@@ -24,42 +25,40 @@ class ArtifactError(Exception):
     pass
 
 
-def _find_artifact(deployment: Deployment, spec: dict[str, str]):  # type: ignore[no-untyped-def]
-    from workflows.models import WorkflowArtifact, WorkflowRun
+class ArtifactPending(Exception):
+    """The workflow run that builds the artifact has not finished (or not started) yet."""
 
-    runs = WorkflowRun.objects.filter(repo_id=deployment.repo_id, sha=deployment.commit_sha,
-                                      workflow_path=spec["path"]).order_by("-created_at")
-    run = runs.first()
+
+def _find_artifact(deployment: Deployment, spec: dict[str, str]):  # type: ignore[no-untyped-def]
+    from workflows.selectors import runs_for_repo
+
+    run = runs_for_repo(deployment.repo, workflow=spec["path"]).filter(sha=deployment.commit_sha).first()
     if run is None:
-        return None, "no workflow run for this commit yet"
-    if run.status not in WorkflowRun.TERMINAL:
-        return None, f"workflow run #{run.run_number} is {run.status}"
+        raise ArtifactPending(f"no run of {spec['path']} for commit {deployment.commit_sha[:12]} yet")
+    if not run.is_terminal:
+        raise ArtifactPending(f"workflow run #{run.run_number} is {run.status}")
     if run.conclusion != "success":
         raise ArtifactError(f"workflow run #{run.run_number} concluded {run.conclusion or run.status}")
     # The run's latest attempt (a re-run keeps earlier attempts' artifacts as their own rows).
-    artifact = WorkflowArtifact.objects.filter(run=run, run_attempt=run.run_attempt, name=spec["artifact"]) \
-        .select_related("job").first()
+    artifact = run.artifacts.filter(run_attempt=run.run_attempt, name=spec["artifact"]).select_related("job").first()
     if artifact is None:
         raise ArtifactError(f"workflow run #{run.run_number} has no artifact named {spec['artifact']!r}")
     if spec.get("job") and artifact.job is not None and artifact.job.job_key != spec["job"]:
         raise ArtifactError(f"artifact {spec['artifact']!r} was uploaded by job {artifact.job.job_key!r}, "
                             f"not {spec['job']!r}")
-    return artifact, ""
+    return run, artifact
 
 
-def fetch_workflow_artifact(deployment: Deployment, dest: Path, *, wait_seconds: float | None = None) -> None:
+def fetch_workflow_artifact(deployment: Deployment, dest: Path) -> str:
+    """Unpack the artifact into `dest`; returns a note for the deployment's events.
+
+    Raises ArtifactPending while the run is not finished, ArtifactError when it cannot succeed."""
     spec = (deployment.manifest or {}).get("fromWorkflow") or {}
     if not spec.get("path") or not spec.get("artifact"):
         raise ArtifactError("build.fromWorkflow needs path and artifact")
-    deadline = time.monotonic() + (wait_seconds if wait_seconds is not None else
-                                   getattr(settings, "TAKOS_DEPLOY_ARTIFACT_WAIT", WAIT_SECONDS))
-    while True:
-        artifact, why = _find_artifact(deployment, spec)
-        if artifact is not None:
-            break
-        if time.monotonic() > deadline:
-            raise ArtifactError(f"no artifact {spec['artifact']!r} in time: {why}")
-        time.sleep(2)
+    if deployment.repo is None:
+        raise ArtifactError("build.fromWorkflow needs the deployment's repository")
+    run, artifact = _find_artifact(deployment, spec)
     target = (dest / (spec.get("artifactPath") or "").strip("/")).resolve()
     if not str(target).startswith(str(dest.resolve())):
         raise ArtifactError("artifactPath leaves the source folder")
@@ -72,3 +71,4 @@ def fetch_workflow_artifact(deployment: Deployment, dest: Path, *, wait_seconds:
             if not str(path).startswith(str(target)):
                 raise ArtifactError(f"artifact entry {member.filename!r} escapes the folder")
         archive.extractall(target)
+    return f"artifact {artifact.name!r} of workflow run #{run.run_number} unpacked"

@@ -28,6 +28,7 @@ from services.models import Service
 from services.selectors import runtime_env
 from takos.api.errors import BadRequest, Conflict, NotFound
 from workers import runtime as rt
+from workers.artifacts import ArtifactPending
 from workers.manifest import MANIFEST_PATH, Manifest, ManifestError, RolloutConfig, Workload, parse_manifest
 from workers.manifest import validate_steps as _validate_steps
 from workers.models import (
@@ -53,6 +54,9 @@ def _announce(service: Service) -> None:
     from dispatch.services import announce_service
 
     announce_service(service)
+
+
+ARTIFACT_POLL_SECONDS = 2
 
 
 def _enqueue(deployment_id: str) -> None:
@@ -210,23 +214,57 @@ def _app_for(*, space: Space, manifest: Manifest, repo: Any, actor: User | None,
     return app
 
 
+def workload_services(*, app: App, manifest: Manifest, repo: Any, actor: User | None) -> dict[str, Service]:
+    """A service per manifest workload: the primary one is the app's (`<app>` hostname), every other
+    workload gets its own, `<app>-<workload>`, found again by (app, workload) on later deploys."""
+    from services.services import free_slug, service_create
+
+    assert app.service is not None
+    primary = manifest.primary.name
+    out = {primary: app.service}
+    if app.service.group_id != app.pk:
+        Service.objects.filter(pk=app.service.pk).update(group_id=app.pk)
+    for name, workload in manifest.workloads.items():
+        if name == primary:
+            continue
+        service = Service.objects.filter(space=app.space, group_id=app.pk, workload=name).first()
+        if service is None:
+            service = service_create(space=app.space, actor=actor, slug=free_slug(f"{manifest.name}-{name}", app.space),
+                                     service_type=Service.Type.APP if workload.kind == "worker"
+                                     else Service.Type.SERVICE, group_id=app.pk, workload=name, repo=repo)
+        out[name] = service
+    return out
+
+
 def app_deployment_create(*, space: Space, actor: User, repo: Any, ref: str, ref_type: str = "",
                           strategy: str | None = None, steps: Any = None, interval: Any = None,
                           idempotency_key: str = "", message: str = "") -> tuple[Deployment, bool]:
-    """Deploy the app described by `.takos/app.yml` at `ref` of `repo` (in `space`)."""
+    """Deploy the app described by `.takos/app.yml` at `ref` of `repo` (in `space`).
+
+    Every workload of the manifest is deployed, each on its own service (hostname, health check,
+    rollout and rollback); the primary workload's deployment is returned, with all of them in
+    `.workload_deployments`."""
     if repo.space_id != space.pk:
         raise NotFound("Repository not found.")
     sha, manifest = read_manifest(repo, ref)
     app = app_for(space=space, manifest=manifest, repo=repo, actor=actor)
-    workload = manifest.primary
+    services = workload_services(app=app, manifest=manifest, repo=repo, actor=actor)
     cfg = rollout_config(strategy, steps, interval, defaults=manifest.rollout)
-    source = DeploySource(kind=workload.artifact_kind, image=workload.image, run=workload.run, port=workload.port,
-                          repo=repo, ref=ref, ref_type=ref_type, commit_sha=sha,
-                          workload={**workload_snapshot(workload), "app": manifest.name,
-                                    "appVersion": manifest.version})
-    assert app.service is not None
-    return deployment_create(service=app.service, actor=actor, source=source, rollout=cfg,
-                             idempotency_key=idempotency_key, message=message or f"{manifest.name} {manifest.version}")
+    primary_name = manifest.primary.name
+    results: dict[str, tuple[Deployment, bool]] = {}
+    for name in [primary_name, *(n for n in manifest.workloads if n != primary_name)]:
+        workload = manifest.workloads[name]
+        source = DeploySource(kind=workload.artifact_kind, image=workload.image, run=workload.run,
+                              port=workload.port, repo=repo, ref=ref, ref_type=ref_type, commit_sha=sha,
+                              workload={**workload_snapshot(workload), "app": manifest.name,
+                                        "appVersion": manifest.version})
+        key = idempotency_key if name == primary_name or not idempotency_key else f"{idempotency_key}:{name}"
+        results[name] = deployment_create(service=services[name], actor=actor, source=source, rollout=cfg,
+                                          idempotency_key=key,
+                                          message=message or f"{manifest.name} {manifest.version}")
+    deployment, created = results[primary_name]
+    deployment.workload_deployments = [d for d, _ in results.values()]  # type: ignore[attr-defined]
+    return deployment, created
 
 
 # --- the pipeline (runs in the `deployment` queue) ---------------------------------------------
@@ -264,7 +302,33 @@ def _prepare_artifact(deployment: Deployment) -> None:
     if deployment.artifact_kind == Deployment.ArtifactKind.WORKFLOW:
         from workers.artifacts import fetch_workflow_artifact
 
-        fetch_workflow_artifact(deployment, src)
+        event(deployment, "artifact_fetched", fetch_workflow_artifact(deployment, src), step="build")
+
+
+def _wait_for_artifact(deployment: Deployment, why: str) -> str:
+    """The workflow that builds the artifact is still running: give the lease back and look again later.
+
+    The task re-queues itself (ARTIFACT_POLL_SECONDS) instead of sleeping in the worker, so the
+    workflow's own jobs can run on the same worker; after TAKOS_DEPLOY_ARTIFACT_WAIT seconds the
+    deployment fails."""
+    from workers.tasks import execute_deployment as task
+
+    if (timezone.now() - deployment.created_at).total_seconds() > settings.TAKOS_DEPLOY_ARTIFACT_WAIT:
+        _fail(deployment, f"no workflow artifact in time: {why}", step="build")
+        return S.FAILED
+    first = not deployment.events.filter(event_type="waiting_for_artifact").exists()
+    with transaction.atomic():
+        # Undo the claim: a wait is not an attempt (the recovery cron gives up after 3 attempts).
+        Deployment.objects.filter(pk=deployment.pk, lease_token=deployment.lease_token).update(
+            status=S.PENDING, deploy_state="waiting_for_artifact", lease_token="", lease_expires_at=None,
+            attempts=deployment.attempts)
+        if first:
+            event(deployment, "waiting_for_artifact", why, step="build")
+        # Tasks that run inline (eager) would come straight back here; the recovery cron re-queues
+        # pending deployments in that mode.
+        if not task.app.conf.task_always_eager:
+            transaction.on_commit(lambda: task.apply_async((deployment.pk,), countdown=ARTIFACT_POLL_SECONDS))
+    return "waiting"
 
 
 def _fail(deployment: Deployment, message: str, *, step: str) -> None:
@@ -288,8 +352,12 @@ def execute_deployment(deployment_id: str) -> str:
         return Deployment.objects.filter(pk=deployment_id).values_list("status", flat=True).first() or "missing"
     step = "build"
     try:
-        event(deployment, "step_started", "preparing the artifact", step=step)
-        _prepare_artifact(deployment)
+        if not deployment.events.filter(event_type="waiting_for_artifact").exists():
+            event(deployment, "step_started", "preparing the artifact", step=step)
+        try:
+            _prepare_artifact(deployment)
+        except ArtifactPending as pending:
+            return _wait_for_artifact(deployment, str(pending))
         event(deployment, "step_completed", step=step)
         step = "deploy_runtime"
         Deployment.objects.filter(pk=deployment.pk).update(status=S.DEPLOYING, deploy_state="deploying_runtime")

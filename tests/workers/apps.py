@@ -79,3 +79,44 @@ def app_files(*, name: str = "hello", version: str = "1", health: str = "ok", st
         ".takos/app.yml": MANIFEST.format(name=name, version=version, strategy=strategy, steps=steps,
                                           interval=interval),
     }
+
+
+BUILD_WORKFLOW = r"""name: build
+on:
+  push:
+    branches: [main]
+jobs:
+  build:
+    runs-on: default
+    steps:
+      - uses: takos/checkout@v1
+      - run: mkdir -p dist && sed "s/__BUILT__/built-by-run-$GITHUB_RUN_NUMBER/" app.py.in > dist/app.py
+      - uses: takos/upload-artifact@v1
+        with: {name: dist, path: dist}
+"""
+
+WORKFLOW_MANIFEST = """apiVersion: takos.dev/v1alpha1
+kind: App
+metadata:
+  name: {name}
+spec:
+  version: "1"
+  workers:
+    web:
+      build:
+        fromWorkflow: {{path: .takos/workflows/build.yml, job: build, artifact: dist, artifactPath: dist}}
+      run: python3 dist/app.py
+      healthCheck: {{path: /health, timeout: 2, startTimeout: 30}}
+  routes:
+    - {{name: web, target: web, path: /}}
+"""
+
+
+def workflow_app_files(*, name: str) -> dict[str, str]:
+    """An app whose runnable file exists only in a workflow artifact: the repository holds a template
+    (`app.py.in`) that the `build` job turns into `dist/app.py` and uploads as artifact `dist`."""
+    return {
+        "app.py.in": APP_PY.format(version="__BUILT__", health="ok"),
+        ".takos/workflows/build.yml": BUILD_WORKFLOW,
+        ".takos/app.yml": WORKFLOW_MANIFEST.format(name=name),
+    }

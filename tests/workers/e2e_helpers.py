@@ -121,16 +121,17 @@ class Client:
         assert resp.status_code == 201, resp.text
         return resp.json()["repository"]
 
-    def push(self, repo: str, **app_kwargs: Any) -> None:
+    def push(self, repo: str, files: dict[str, str] | None = None, **app_kwargs: Any) -> None:
+        """Commit `files` (default: the test app with `app_kwargs`) and push them to `repo`'s main."""
         src = self.work / repo
         if not (src / ".git").exists():
             src.mkdir(parents=True)
             git("init", "-q", cwd=src)
-        for path, content in app_files(name=repo, **app_kwargs).items():
+        for path, content in (files or app_files(name=repo, **app_kwargs)).items():
             (src / path).parent.mkdir(parents=True, exist_ok=True)
             (src / path).write_text(content)
         git("add", "-A", cwd=src)
-        git("commit", "-q", "-m", f"v{app_kwargs.get('version')}", cwd=src)
+        git("commit", "-q", "-m", f"v{app_kwargs.get('version', '')}", cwd=src)
         host = self.server.url.split("://", 1)[1]
         git("push", "-q", f"http://alice:{self.token}@{host}/git/alice/{repo}.git", "main", cwd=src)
 
@@ -159,13 +160,15 @@ class Client:
                 during()
             time.sleep(0.2)
 
-    def app(self, host: str, path: str = "/", cookies: dict | None = None) -> httpx.Response:
+    def app(self, host: str, path: str = "/", cookies: dict | None = None, *, front: bool = False) -> httpx.Response:
+        """A request to the app at `host`: through web's dispatch middleware, or the dispatch front's port."""
         headers = {"Host": host}
         if cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        return httpx.get(self.server.url + path, headers=headers, timeout=30)
+        base = self.server.extra["dispatch_url"] if front else self.server.url
+        return httpx.get(base + path, headers=headers, timeout=30)
 
-    def version_at(self, host: str) -> str:
-        resp = self.app(host)
+    def version_at(self, host: str, *, front: bool = False) -> str:
+        resp = self.app(host, front=front)
         assert resp.status_code == 200, resp.text
         return resp.json()["version"]

@@ -1,4 +1,4 @@
-"""End to end on a real server (`manage.py up`: daphne + Celery worker + beat, SQLite).
+"""End to end on a real server (`manage.py up`: daphne, dispatch front, Celery worker and beat).
 
 A repository with `.takos/app.yml` and a tiny Python HTTP app is pushed with the real git
 binary, deployed through the API with the local process driver, and requested through
@@ -6,7 +6,8 @@ dispatch on 127.0.0.1 with `Host: <slug>.apps.localhost`: v2 ships as a canary p
 by step by beat while healthy, v3 (whose health check starts failing) is rolled back
 automatically while a client keeps requesting without one failure, and a manual rollback
 flips back to v1 at once. Custom domains are verified against a DNS stub on loopback (DNS is
-an external service).
+an external service). Apps are requested through both ways in: web's dispatch middleware on the
+main port and the dispatch front on its own port.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 from tests.fixtures.processes import start_takos, stop_takos
+from tests.workers.apps import workflow_app_files
 from tests.workers.dnsstub import DnsStub
 from tests.workers.e2e_helpers import (
     Client,
@@ -76,17 +78,30 @@ def test_push_deploy_canary_auto_rollback_and_manual_rollback(deploy_server: Cli
     assert body["path"] == "/x?y=1" and body["env"] == "hello"
     assert body["headers"]["x-forwarded-host"] == host and body["headers"]["x-takos-deployment"] == d1["id"]
 
-    # Unknown tenant host: 404 envelope.
-    resp = c.app("nope.apps.localhost")
-    assert resp.status_code == 404 and resp.json()["error"]["code"] == "NOT_FOUND"
+    # The same through the dispatch front (`up` starts it on its own port).
+    body = c.app(host, "/x?y=1", front=True).json()
+    assert body["path"] == "/x?y=1" and body["version"] == "1" and body["headers"]["x-takos-deployment"] == d1["id"]
+
+    # Unknown tenant host: 404 envelope (on both ports).
+    for front in (False, True):
+        resp = c.app("nope.apps.localhost", front=front)
+        assert resp.status_code == 404 and resp.json()["error"]["code"] == "NOT_FOUND"
 
     # v2: canary at 50% for 4 s, then 100%.
     c.push("hello", version="2", strategy="canary", steps="50, 100", interval=4)
     d2 = c.deploy(repo["id"])
     seen: Counter[str] = Counter()
-    d2 = c.wait(d2["id"], ("active",), during=lambda: seen.update([c.version_at(host)]))
+    seen_front: Counter[str] = Counter()
+
+    def sample() -> None:
+        seen.update([c.version_at(host)])
+        seen_front.update([c.version_at(host, front=True)])
+
+    d2 = c.wait(d2["id"], ("active",), during=sample)
     assert seen["1"] > 0 and seen["2"] > 0, seen  # both served during the split
+    assert seen_front["1"] > 0 and seen_front["2"] > 0, seen_front
     assert {c.version_at(host) for _ in range(20)} == {"2"}
+    assert {c.version_at(host, front=True) for _ in range(20)} == {"2"}
     events = [e["message"] for e in d2["events"]]
     assert any("canary at 50%" in m for m in events) and any("promoted" in m for m in events)
     # A visitor with a sticky bucket stays on one version.
@@ -99,11 +114,11 @@ def test_push_deploy_canary_auto_rollback_and_manual_rollback(deploy_server: Cli
     versions: Counter[str] = Counter()
     stop = threading.Event()
 
-    def hammer() -> None:
+    def hammer(base: str) -> None:
         with httpx.Client(timeout=30) as client:
             while not stop.is_set():
                 try:
-                    resp = client.get(c.server.url + "/", headers={"Host": host})
+                    resp = client.get(base + "/", headers={"Host": host})
                     if resp.status_code != 200:
                         failures.append(f"{resp.status_code} {resp.text[:200]}")
                     else:
@@ -111,19 +126,23 @@ def test_push_deploy_canary_auto_rollback_and_manual_rollback(deploy_server: Cli
                 except httpx.HTTPError as exc:
                     failures.append(repr(exc))
 
-    thread = threading.Thread(target=hammer, daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=hammer, args=(base,), daemon=True)
+               for base in (c.server.url, c.server.extra["dispatch_url"])]
+    for thread in threads:
+        thread.start()
     try:
         d3 = c.deploy(repo["id"])
         d3 = c.wait(d3["id"], ("rolled_back",), timeout=60)
         time.sleep(0.5)
     finally:
         stop.set()
-        thread.join(timeout=10)
+        for thread in threads:
+            thread.join(timeout=10)
     assert failures == [], failures[:5]
     assert versions["2"] > 0
     assert d3["rollout"]["state"] == "failed" and "health check failed" in d3["rollout"]["reason"]
     assert {c.version_at(host) for _ in range(10)} == {"2"}
+    assert {c.version_at(host, front=True) for _ in range(10)} == {"2"}
 
     # Manual rollback from v2 to the version before it (v1): one request, switch under a second.
     started = time.monotonic()
@@ -133,6 +152,7 @@ def test_push_deploy_canary_auto_rollback_and_manual_rollback(deploy_server: Cli
     assert c.version_at(host) == "1"
     switch = time.monotonic() - started
     assert switch < 1.0, f"rollback took {switch:.2f}s"
+    assert c.version_at(host, front=True) == "1"
     history = c.api.get("/api/spaces/me/app-deployments").json()["data"]
     assert [(d["version"], d["status"]) for d in history][:3] == [(3, "rolled_back"), (2, "rolled_back"),
                                                                  (1, "active")]
@@ -183,14 +203,15 @@ def test_custom_domains_route_only_when_verified(deploy_server: Client, dns_stub
     assert resp.status_code == 201, resp.text
     domain = resp.json()["custom_domain"]
     assert domain["status"] == "pending"
-    unverified = c.app("shop.example.test")
-    assert unverified.status_code == 404 and "not verified" in unverified.json()["error"]["message"]
+    for front in (False, True):
+        unverified = c.app("shop.example.test", front=front)
+        assert unverified.status_code == 404 and "not verified" in unverified.json()["error"]["message"]
     resp = c.api.post(f"/api/services/{service_id}/custom-domains/{domain['id']}/verify")
     assert resp.json()["custom_domain"]["status"] == "pending"  # no record yet
     dns_stub.set("_takos-verify.shop.example.test", "TXT", f'"takos-verify={domain["verification_token"]}"')
     resp = c.api.post(f"/api/services/{service_id}/custom-domains/{domain['id']}/verify")
     assert resp.json()["custom_domain"]["status"] == "verified", resp.text
-    assert c.version_at("shop.example.test") == "1"
+    assert c.version_at("shop.example.test") == "1" and c.version_at("shop.example.test", front=True) == "1"
     assert c.api.get("/api/domains/ask", params={"domain": "shop.example.test"}).status_code == 200
     assert httpx.get(c.server.url + "/api/domains/ask", params={"domain": "evil.example.test"}).status_code == 404
 
@@ -245,3 +266,22 @@ def test_cli_deploy_list_rollback_and_domains(deploy_server: Client, tmp_path: P
     assert out.returncode == 0 and "_takos-verify.cli.example.test" in out.stdout
     out = takos("domains", "list", "clidemo")
     assert "cli.example.test" in out.stdout and "pending" in out.stdout
+
+
+def test_build_from_workflow_artifact(deploy_server: Client):
+    """push -> the push starts the `build` workflow, whose job uploads artifact `dist` -> the deployment
+    waits for that run (without holding the worker its jobs need), unpacks the artifact and runs it."""
+    c = deploy_server
+    repo = c.create_repo("built")
+    c.push("built", files=workflow_app_files(name="built"))
+    d = c.deploy(repo["id"])
+    d = c.wait(d["id"], ("active",), timeout=240)
+    runs = c.api.get(f"/api/repos/{repo['id']}/actions/runs").json()["runs"]
+    assert runs and runs[0]["conclusion"] == "success" and runs[0]["sha"] == d["commit_sha"]
+    # The served code exists only in the artifact: the repository has app.py.in, not dist/app.py.
+    assert c.version_at("built.apps.localhost") == f"built-by-run-{runs[0]['run_number']}"
+    assert c.version_at("built.apps.localhost", front=True) == f"built-by-run-{runs[0]['run_number']}"
+    types = [e["type"] for e in d["events"]]
+    assert "artifact_fetched" in types
+    fetched = next(e for e in d["events"] if e["type"] == "artifact_fetched")
+    assert f"#{runs[0]['run_number']}" in fetched["message"]

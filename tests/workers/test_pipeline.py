@@ -241,3 +241,59 @@ def test_console_shows_timeline_split_and_rolls_back(alice, space, make_repo, cl
     assert service.active_deployment_id == d1.pk
     page = client.get(f"/services/{service.pk}").content.decode()
     assert "v1 100%" in page and "rolled_back" in page
+
+
+def test_dispatch_front_starts_a_stopped_or_dead_runtime_on_demand(alice, space, make_repo):
+    """The same through the dispatch front (a real server on loopback); and a runtime that died while
+    dispatch still has its endpoint is started again for the request that found it dead."""
+    import http.client
+    import json
+
+    from dispatch.front import Front
+    from hosts.drivers import get_driver
+    from tests.dispatch.test_front import LoopThread
+    from workers.runtime import handle_of
+
+    repo, _ = make_repo("sleepy", version="1")
+    d1 = _deploy(alice, space, repo)
+    Deployment.objects.filter(pk=d1.pk).update(runtime_started_at=timezone.now() - timedelta(hours=2),
+                                               last_request_at=timezone.now() - timedelta(hours=2))
+    assert dep.reap_idle_runtimes() == 1
+    lt = LoopThread(use_uvloop=True)
+    front = Front(db_threads=1)
+    lt.run(front.start("127.0.0.1", 0))
+    port = front.server.sockets[0].getsockname()[1]
+
+    def get() -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/", headers={"Host": "sleepy.apps.localhost"})
+        response = conn.getresponse()
+        body = response.read()
+        conn.close()
+        return response.status, json.loads(body)
+
+    try:
+        status, body = get()  # scaled to zero: started on demand
+        assert status == 200 and body["version"] == "1"
+        d1.refresh_from_db()
+        first_endpoint = d1.endpoint
+        assert first_endpoint
+        get_driver("local").stop(handle_of(d1), timeout=2)  # dies behind dispatch's back
+        status, body = get()
+        assert status == 200 and body["version"] == "1"
+        d1.refresh_from_db()
+        assert d1.endpoint and d1.endpoint != first_endpoint
+    finally:
+        def close_db() -> None:
+            from django.db import connections
+
+            connections.close_all()
+
+        front.executor.submit(close_db).result(10)
+        front.executor.shutdown(wait=True)
+
+        async def stop() -> None:
+            front.stop()
+
+        lt.run(stop())
+        lt.stop()

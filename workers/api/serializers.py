@@ -31,7 +31,7 @@ def deployment_out(deployment: Deployment) -> dict[str, Any]:
     manifest = deployment.manifest or {}
     return {
         "id": deployment.pk, "service_id": deployment.service_id, "space_id": deployment.space_id,
-        "app": manifest.get("app"), "app_version": manifest.get("appVersion"),
+        "app": manifest.get("app"), "app_version": manifest.get("appVersion"), "workload": manifest.get("name"),
         "version": deployment.version, "status": deployment.status, "deploy_state": deployment.deploy_state,
         "strategy": deployment.strategy, "routing_status": deployment.routing_status,
         "routing_weight": deployment.routing_weight, "artifact_kind": deployment.artifact_kind,

@@ -250,6 +250,10 @@ class AppDeploymentsView(_Base):
             interval=data.get("interval"), idempotency_key=key, message=data.get("deploy_message", ""))
         out = io.deployment_out(deployment)
         out["url"] = f"http://{deployment.service.hostname}"
+        # Every workload of the manifest, each deployed on its own service (the primary one first).
+        out["workloads"] = [{"workload": (d.manifest or {}).get("name"), "deployment_id": d.pk,
+                             "service_id": d.service_id, "url": f"http://{d.service.hostname}"}
+                            for d in getattr(deployment, "workload_deployments", [deployment])]
         return Response({"data": out}, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
