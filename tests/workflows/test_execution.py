@@ -271,7 +271,7 @@ def test_reruns_are_new_attempts_and_rerun_failed_reuses_results_outputs_and_art
 
     from workers.artifacts import _find_artifact
 
-    found, _ = _find_artifact(SimpleNamespace(repo_id=repo.id, commit_sha=run.sha),
+    _, found = _find_artifact(SimpleNamespace(repo=repo, repo_id=repo.id, commit_sha=run.sha),
                               {"path": run.workflow_path, "artifact": "bin", "job": "build"})
     assert found is not None and found.run_attempt == 3 and found.job_id == build3.pk
 
