@@ -60,6 +60,17 @@ def _log_failure(future: Any) -> None:
 
 
 INLINE_LIMIT = 32 * 1024
+_pending: list[Any] = []  # recent fire-and-forget wake-ups (futures on the background loop)
+
+
+def flush_wakes(timeout: float = 0.2) -> None:
+    """Wait (briefly) until the wake-ups sent so far have left, e.g. before a CPU-heavy step
+    (booting an executor) that would otherwise delay them behind it on a busy machine."""
+    import concurrent.futures
+
+    futures, _pending[:] = list(_pending), []
+    if futures:
+        concurrent.futures.wait(futures, timeout=timeout)
 
 
 def stream_item(seq: int, type: str, data: dict[str, Any], *, terminal: bool = False) -> dict[str, Any] | None:
@@ -86,6 +97,8 @@ def wake(group: str, seq: int, items: list[dict[str, Any] | None] | None = None)
         else:
             future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _background_loop())
             future.add_done_callback(_log_failure)
+            _pending.append(future)
+            del _pending[:-64]
     except Exception:  # a broken Redis must not fail the write that already committed
         logger.warning("channel layer wake-up failed for %s", group, exc_info=True)
 
@@ -108,6 +121,15 @@ def emit_many(*, run_id: str, events: list[tuple[str, dict[str, Any]]]) -> list[
         items = [stream_item(first + i, t, d, terminal=t in TERMINAL_TYPES) for i, (t, d) in enumerate(events)]
         transaction.on_commit(lambda: wake(run_group(run_id), last, items))
     return rows
+
+
+def emit_known(*, run_id: str, seq: int, type: str, data: dict[str, Any]) -> RunEvent:
+    """Append an event whose sequence the caller already reserved (it moved `Run.last_event_id`
+    to `seq` in the same transaction, e.g. in the UPDATE that claims the run): one query less."""
+    row = RunEvent.objects.create(run_id=run_id, seq=seq, type=type, data=data)
+    item = stream_item(seq, type, data, terminal=type in TERMINAL_TYPES)
+    transaction.on_commit(lambda: wake(run_group(run_id), seq, [item]))
+    return row
 
 
 def event_out(event: RunEvent) -> dict[str, Any]:

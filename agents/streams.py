@@ -31,12 +31,13 @@ class StreamItem:
     type: str
     data: dict[str, Any]
     terminal: bool = False
-    _frame: str | None = field(default=None, repr=False, compare=False)
+    _frame: bytes | None = field(default=None, repr=False, compare=False)
 
-    def frame(self) -> str:
-        # Rendered once and shared: one wake-up item goes to every local reader of the stream.
+    def frame(self) -> bytes:
+        # Encoded once and shared: one wake-up item goes to every local reader of the stream.
         if self._frame is None:
-            self._frame = f"id: {self.seq}\nevent: {self.type}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n"
+            self._frame = (f"id: {self.seq}\nevent: {self.type}\n"
+                           f"data: {json.dumps(self.data, separators=(',', ':'))}\n\n").encode()
         return self._frame
 
 
@@ -53,7 +54,7 @@ def parse_last_event_id(request: HttpRequest) -> int:
 
 
 def frame(item: StreamItem) -> str:
-    return item.frame()
+    return item.frame().decode()
 
 
 @dataclass
@@ -136,29 +137,36 @@ async def wait_wake(queue: asyncio.Queue[Wake] | None, timeout: float) -> Wake |
     if queue is None:
         await asyncio.sleep(timeout)
         return None
+    if not queue.empty():  # the common case under load: no timer, no task
+        return queue.get_nowait()
     with contextlib.suppress(TimeoutError):
-        return await asyncio.wait_for(queue.get(), timeout)
+        async with asyncio.timeout(timeout):  # cheaper than wait_for: no extra task per wait
+            return await queue.get()
     return None
 
 
-async def follow(*, group: str, after: int, fetch: Fetch, finished: Finished | None) -> AsyncIterator[StreamItem | None]:
-    """Yield items after `after` forever (None = time for a heartbeat check); stop after a terminal item
-    or when `finished()` says no more items will come."""
+async def follow_batches(*, group: str, after: int, fetch: Fetch,
+                         finished: Finished | None) -> AsyncIterator[list[StreamItem]]:
+    """Yield the items after `after` in batches (an empty batch = time for a heartbeat check); stop
+    after a terminal item or when `finished()` says no more items will come. A batch is what one
+    read or one wake-up brought, so a writer sends it to the client in one write."""
     queue = await hub().subscribe(group)
     try:
         while True:
             items = await fetch(after)
-            for item in items:
-                after = item.seq
-                yield item
-                if item.terminal:
+            if items:
+                batch = _until_terminal(items)
+                after = batch[-1].seq
+                yield batch
+                if batch[-1].terminal:
                     return
             if not items and finished is not None and await finished():
                 # Re-read once: the terminal row may have landed between fetch and check.
-                for item in await fetch(after):
-                    yield item
+                tail = await fetch(after)
+                if tail:
+                    yield _until_terminal(tail)
                 return
-            yield None
+            yield []
             # A wake-up that carries exactly the next items saves the DB read (the common case);
             # anything else (a gap, an old or oversized item, a timeout) falls back to the rows.
             while True:
@@ -167,30 +175,58 @@ async def follow(*, group: str, after: int, fetch: Fetch, finished: Finished | N
                     continue  # stale wake-up for events already sent
                 if wake is None or not wake.items or wake.items[0].seq != after + 1:
                     break
-                for item in wake.items:
-                    after = item.seq
-                    yield item
-                    if item.terminal:
-                        return
-                yield None
+                batch = _until_terminal(wake.items)
+                refetch = False
+                # Wake-ups already queued behind this one join the same write.
+                while queue is not None and not queue.empty() and not batch[-1].terminal:
+                    more = queue.get_nowait()
+                    if more.seq <= batch[-1].seq:
+                        continue  # stale
+                    if not more.items or more.items[0].seq != batch[-1].seq + 1:
+                        refetch = True  # a gap or an item too big to carry: read the rows next
+                        break
+                    batch = batch + _until_terminal(more.items)
+                after = batch[-1].seq
+                yield batch
+                if batch[-1].terminal:
+                    return
+                if refetch:
+                    break
     finally:
         await hub().unsubscribe(group, queue)
 
 
-async def sse_body(source: AsyncIterator[StreamItem | None]) -> AsyncIterator[str]:
-    yield "retry: 1000\n: connected\n\n"
+def _until_terminal(items: list[StreamItem]) -> list[StreamItem]:
+    for index, item in enumerate(items):
+        if item.terminal:
+            return items[:index + 1]
+    return items
+
+
+async def follow(*, group: str, after: int, fetch: Fetch, finished: Finished | None) -> AsyncIterator[StreamItem | None]:
+    """Item by item (None = time for a heartbeat check), for writers that send one message per item."""
+    async for batch in follow_batches(group=group, after=after, fetch=fetch, finished=finished):
+        for item in batch:
+            yield item
+        yield None
+
+
+async def sse_body(source: AsyncIterator[list[StreamItem]], preamble: str = "") -> AsyncIterator[bytes]:
+    yield ("retry: 1000\n: connected\n\n" + preamble).encode()
     last_write = time.monotonic()
-    async for item in source:
-        if item is not None:
+    async for batch in source:
+        if batch:
             last_write = time.monotonic()
-            yield frame(item)
+            yield batch[0].frame() if len(batch) == 1 else b"".join(item.frame() for item in batch)
         elif time.monotonic() - last_write >= settings.TAKOS_SSE_HEARTBEAT_SECONDS:
             last_write = time.monotonic()
-            yield ": heartbeat\n\n"
+            yield b": heartbeat\n\n"
 
 
-def sse_response(source: AsyncIterator[StreamItem | None]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(sse_body(source), content_type="text/event-stream")
+def sse_response(source: AsyncIterator[list[StreamItem]], *, preamble: str = "",
+                 status: int = 200) -> StreamingHttpResponse:
+    """`preamble`: frames sent with the first write, before the items (e.g. an id-less `metadata` event)."""
+    response = StreamingHttpResponse(sse_body(source, preamble), content_type="text/event-stream", status=status)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
