@@ -54,6 +54,24 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _wake_loop
 
 
+_group_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # group -> (lock, [senders using it])
+
+
+async def _send_in_order(layer: Any, group: str, message: dict[str, Any]) -> None:
+    """Wake-ups of one group leave in the order they were written: concurrent `group_send`s can
+    overtake each other in channels_redis, and a reader that sees a gap must read the rows.
+    (Tasks start in submission order and asyncio locks are FIFO, so the lock keeps that order.)"""
+    lock, users = _group_locks.setdefault(group, (asyncio.Lock(), [0]))
+    users[0] += 1
+    try:
+        async with lock:
+            await layer.group_send(group, message)
+    finally:
+        users[0] -= 1
+        if not users[0]:
+            del _group_locks[group]
+
+
 def _log_failure(future: Any) -> None:
     if not future.cancelled() and future.exception() is not None:
         logger.warning("channel layer wake-up failed", exc_info=future.exception())
@@ -95,7 +113,7 @@ def wake(group: str, seq: int, items: list[dict[str, Any] | None] | None = None)
             # In-process only: must run on the loop the readers wait on (daphne's, via async_to_sync).
             async_to_sync(layer.group_send)(group, message)
         else:
-            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _background_loop())
+            future = asyncio.run_coroutine_threadsafe(_send_in_order(layer, group, message), _background_loop())
             future.add_done_callback(_log_failure)
             _pending.append(future)
             del _pending[:-64]
