@@ -247,7 +247,7 @@ async def follow_batches(*, group: str, after: int, fetch: Fetch,
             feed.position(after)
             yield []
             while True:
-                wake = await wait_wake(queue, READER_IDLE_SECONDS)
+                wake = await wait_wake(queue, min(READER_IDLE_SECONDS, settings.TAKOS_SSE_HEARTBEAT_SECONDS))
                 if wake is None:
                     break  # silence: re-read the rows (and let the writer send a heartbeat)
                 if wake.seq <= after:
