@@ -126,11 +126,21 @@ def emit(*, run_id: str, type: str, data: dict[str, Any] | None = None) -> RunEv
     return emit_many(run_id=run_id, events=[(type, data or {})])[-1]
 
 
-def emit_many(*, run_id: str, events: list[tuple[str, dict[str, Any]]]) -> list[RunEvent]:
-    """Append events in order with consecutive sequence numbers; one wake-up after commit."""
+def emit_many(*, run_id: str, events: list[tuple[str, dict[str, Any]]],
+              lease_version: int | None = None) -> list[RunEvent]:
+    """Append events in order with consecutive sequence numbers; one wake-up after commit.
+
+    With `lease_version` (an executor's events) nothing is written, and [] returned, unless the
+    run is still running under that lease, checked in the same UPDATE that reserves the
+    sequence numbers: an event can never land after a cancel's terminal event."""
     with transaction.atomic():
         # The UPDATE takes the row lock, so sequences are gapless and ordered per run.
-        Run.objects.filter(pk=run_id).update(last_event_id=F("last_event_id") + len(events))
+        qs = Run.objects.filter(pk=run_id)
+        if lease_version is not None:
+            qs = qs.filter(status=Run.Status.RUNNING, lease_version=lease_version)
+        reserved = qs.update(last_event_id=F("last_event_id") + len(events))
+        if not reserved and lease_version is not None:
+            return []
         last = Run.objects.filter(pk=run_id).values_list("last_event_id", flat=True).get()
         first = last - len(events) + 1
         rows = RunEvent.objects.bulk_create(
