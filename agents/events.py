@@ -54,12 +54,41 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _wake_loop
 
 
+_group_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # group -> (lock, [senders using it])
+
+
+async def _send_in_order(layer: Any, group: str, message: dict[str, Any]) -> None:
+    """Wake-ups of one group leave in the order they were written: concurrent `group_send`s can
+    overtake each other in channels_redis, and a reader that sees a gap must read the rows.
+    (Tasks start in submission order and asyncio locks are FIFO, so the lock keeps that order.)"""
+    lock, users = _group_locks.setdefault(group, (asyncio.Lock(), [0]))
+    users[0] += 1
+    try:
+        async with lock:
+            await layer.group_send(group, message)
+    finally:
+        users[0] -= 1
+        if not users[0]:
+            del _group_locks[group]
+
+
 def _log_failure(future: Any) -> None:
     if not future.cancelled() and future.exception() is not None:
         logger.warning("channel layer wake-up failed", exc_info=future.exception())
 
 
 INLINE_LIMIT = 32 * 1024
+_pending: list[Any] = []  # recent fire-and-forget wake-ups (futures on the background loop)
+
+
+def flush_wakes(timeout: float = 0.2) -> None:
+    """Wait (briefly) until the wake-ups sent so far have left, e.g. before a CPU-heavy step
+    (booting an executor) that would otherwise delay them behind it on a busy machine."""
+    import concurrent.futures
+
+    futures, _pending[:] = list(_pending), []
+    if futures:
+        concurrent.futures.wait(futures, timeout=timeout)
 
 
 def stream_item(seq: int, type: str, data: dict[str, Any], *, terminal: bool = False) -> dict[str, Any] | None:
@@ -84,8 +113,10 @@ def wake(group: str, seq: int, items: list[dict[str, Any] | None] | None = None)
             # In-process only: must run on the loop the readers wait on (daphne's, via async_to_sync).
             async_to_sync(layer.group_send)(group, message)
         else:
-            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _background_loop())
+            future = asyncio.run_coroutine_threadsafe(_send_in_order(layer, group, message), _background_loop())
             future.add_done_callback(_log_failure)
+            _pending.append(future)
+            del _pending[:-64]
     except Exception:  # a broken Redis must not fail the write that already committed
         logger.warning("channel layer wake-up failed for %s", group, exc_info=True)
 
@@ -95,11 +126,21 @@ def emit(*, run_id: str, type: str, data: dict[str, Any] | None = None) -> RunEv
     return emit_many(run_id=run_id, events=[(type, data or {})])[-1]
 
 
-def emit_many(*, run_id: str, events: list[tuple[str, dict[str, Any]]]) -> list[RunEvent]:
-    """Append events in order with consecutive sequence numbers; one wake-up after commit."""
+def emit_many(*, run_id: str, events: list[tuple[str, dict[str, Any]]],
+              lease_version: int | None = None) -> list[RunEvent]:
+    """Append events in order with consecutive sequence numbers; one wake-up after commit.
+
+    With `lease_version` (an executor's events) nothing is written, and [] returned, unless the
+    run is still running under that lease, checked in the same UPDATE that reserves the
+    sequence numbers: an event can never land after a cancel's terminal event."""
     with transaction.atomic():
         # The UPDATE takes the row lock, so sequences are gapless and ordered per run.
-        Run.objects.filter(pk=run_id).update(last_event_id=F("last_event_id") + len(events))
+        qs = Run.objects.filter(pk=run_id)
+        if lease_version is not None:
+            qs = qs.filter(status=Run.Status.RUNNING, lease_version=lease_version)
+        reserved = qs.update(last_event_id=F("last_event_id") + len(events))
+        if not reserved and lease_version is not None:
+            return []
         last = Run.objects.filter(pk=run_id).values_list("last_event_id", flat=True).get()
         first = last - len(events) + 1
         rows = RunEvent.objects.bulk_create(
@@ -108,6 +149,15 @@ def emit_many(*, run_id: str, events: list[tuple[str, dict[str, Any]]]) -> list[
         items = [stream_item(first + i, t, d, terminal=t in TERMINAL_TYPES) for i, (t, d) in enumerate(events)]
         transaction.on_commit(lambda: wake(run_group(run_id), last, items))
     return rows
+
+
+def emit_known(*, run_id: str, seq: int, type: str, data: dict[str, Any]) -> RunEvent:
+    """Append an event whose sequence the caller already reserved (it moved `Run.last_event_id`
+    to `seq` in the same transaction, e.g. in the UPDATE that claims the run): one query less."""
+    row = RunEvent.objects.create(run_id=run_id, seq=seq, type=type, data=data)
+    item = stream_item(seq, type, data, terminal=type in TERMINAL_TYPES)
+    transaction.on_commit(lambda: wake(run_group(run_id), seq, [item]))
+    return row
 
 
 def event_out(event: RunEvent) -> dict[str, Any]:

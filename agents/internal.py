@@ -88,7 +88,9 @@ class EventsView(_RunRpc):
             if item["type"] not in EXECUTOR_EVENT_TYPES:
                 raise BadRequest(f"Executors emit only: {', '.join(sorted(EXECUTOR_EVENT_TYPES))}.")
             items.append((item["type"], item["data"] if isinstance(item["data"], dict) else {"value": item["data"]}))
-        rows = events.emit_many(run_id=run.id, events=items)
+        rows = events.emit_many(run_id=run.id, events=items, lease_version=run.lease_version)
+        if not rows:  # cancelled or recovered since the check above
+            raise Conflict(f"Lease lost: the run is no longer running under lease {run.lease_version}.")
         return Response({"seq": rows[-1].seq, "count": len(rows)})
 
 

@@ -54,25 +54,31 @@ def thread_update(*, thread: Thread, data: dict[str, Any]) -> Thread:
 def message_create(*, thread: Thread, role: str, content: str = "", author: User | None = None,
                    tool_calls: list[dict[str, Any]] | None = None, tool_call_id: str = "",
                    metadata: dict[str, Any] | None = None, run: Run | None = None,
-                   operation_key: str = "") -> Message:
-    """Append a message; with `operation_key` a replay returns the message stored the first time."""
+                   operation_key: str = "", thread_locked: bool = False) -> Message:
+    """Append a message; with `operation_key` a replay returns the message stored the first time.
+    `thread_locked`: the caller's transaction already holds the thread row lock."""
     if operation_key and run is not None:
         existing = Message.objects.filter(run=run, operation_key=operation_key).first()
         if existing is not None:
             return existing
     with transaction.atomic():
-        # Lock the thread row so two writers never pick the same sequence number.
-        Thread.objects.select_for_update().filter(pk=thread.pk).update(updated_at=timezone.now())
+        if not thread_locked:
+            # Lock the thread row so two writers never pick the same sequence number.
+            Thread.objects.select_for_update().filter(pk=thread.pk).update(updated_at=timezone.now())
         last = Message.objects.filter(thread=thread).aggregate(m=Max("sequence"))["m"] or 0
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    thread=thread, role=role, content=content or "", author=author, tool_calls=tool_calls or None,
-                    tool_call_id=tool_call_id or "", metadata=metadata or {}, run=run, sequence=last + 1,
-                    operation_key=operation_key,
-                )
-        except IntegrityError:
-            return Message.objects.get(run=run, operation_key=operation_key)
+        fields: dict[str, Any] = {
+            "thread": thread, "role": role, "content": content or "", "author": author,
+            "tool_calls": tool_calls or None, "tool_call_id": tool_call_id or "", "metadata": metadata or {},
+            "run": run, "sequence": last + 1, "operation_key": operation_key,
+        }
+        if not operation_key:
+            message = Message.objects.create(**fields)
+        else:
+            try:
+                with transaction.atomic():  # a racing replay of the same operation loses here
+                    message = Message.objects.create(**fields)
+            except IntegrityError:
+                return Message.objects.get(run=run, operation_key=operation_key)
         if role == Message.Role.USER and author is not None:
             _notify_mentions(thread=thread, message=message, author=author)
     return message
@@ -128,16 +134,18 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
                 Run.objects.filter(pk__in=[r.pk for r in active]).delete()
             active = []
         root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
+        # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
         run = Run.objects.create(
-            thread=thread, space=thread.space, requester=actor, agent_type=agent_type or "default", model=model or "",
-            input=payload, parent_run=parent_run, root_run=root, root_thread=(root.thread if root else thread),
-            multitask_strategy=multitask_strategy,
-            status=Run.Status.PENDING if active else Run.Status.QUEUED,
+            thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
+            model=model or "", input=payload, parent_run=parent_run, root_run=root,
+            root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
+            status=Run.Status.PENDING if active else Run.Status.QUEUED, last_event_id=1,
         )
         text = payload.get("message") or payload.get("content")
         if isinstance(text, str) and text.strip():
-            message_create(thread=thread, role=Message.Role.USER, content=text, author=actor, run=run)
-        events.emit(run_id=run.id, type="run_status", data={"status": run.status})
+            message_create(thread=thread, role=Message.Role.USER, content=text, author=actor, run=run,
+                           thread_locked=True)
+        events.emit_known(run_id=run.id, seq=1, type="run_status", data={"status": run.status})
         if run.status == Run.Status.QUEUED:
             transaction.on_commit(lambda: _enqueue(run.id))
     return run
@@ -224,16 +232,18 @@ def run_claim(*, run_id: str) -> tuple[str, int] | None:
     lease_id = uuid.uuid4().hex
     now = timezone.now()
     with transaction.atomic():
+        # The same UPDATE reserves the `started` event's sequence number (one round trip less).
         claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED, service_id__isnull=True).update(
             status=Run.Status.RUNNING, service_id=lease_id, service_heartbeat=now,
-            started_at=now, lease_version=F("lease_version") + 1,
+            started_at=now, lease_version=F("lease_version") + 1, last_event_id=F("last_event_id") + 1,
         )
         if not claimed:
             return None
-        run = Run.objects.get(pk=run_id)
-        events.emit(run_id=run_id, type="started",
-                    data={"status": "running", "attempt": run.recovery_count + 1, "lease_version": run.lease_version})
-    return lease_id, run.lease_version
+        version, recoveries, seq = Run.objects.filter(pk=run_id).values_list(
+            "lease_version", "recovery_count", "last_event_id").get()
+        events.emit_known(run_id=run_id, seq=seq, type="started",
+                          data={"status": "running", "attempt": recoveries + 1, "lease_version": version})
+    return lease_id, version
 
 
 def run_heartbeat(*, run_id: str, lease: tuple[str, int]) -> bool:

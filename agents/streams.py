@@ -1,8 +1,9 @@
 """Live streams over SSE and WebSocket, shared by run events and notifications.
 
-Rows are the truth; the channel layer only wakes readers early. Each reader:
-replays rows after the client's last id, then waits for a wake-up (or the poll interval),
-reads rows again, and so on. SSE frames are `id:`/`event:`/`data:`; a `: heartbeat`
+Rows are the truth; the channel layer only wakes readers early. Each reader replays the
+rows after the client's last id, then takes what its process's `Feed` for the stream hands
+out: one channel-layer subscription and one DB reader per stream per process, shared by all
+local clients (see `Feed`). SSE frames are `id:`/`event:`/`data:`; a `: heartbeat`
 comment goes out after TAKOS_SSE_HEARTBEAT_SECONDS of silence; the run stream closes after
 its terminal event.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from django.http import HttpRequest, StreamingHttpResponse
 
 from takos.api.errors import error_response
 
+logger = logging.getLogger("takos.agents")
+
 
 @dataclass
 class StreamItem:
@@ -31,12 +35,13 @@ class StreamItem:
     type: str
     data: dict[str, Any]
     terminal: bool = False
-    _frame: str | None = field(default=None, repr=False, compare=False)
+    _frame: bytes | None = field(default=None, repr=False, compare=False)
 
-    def frame(self) -> str:
-        # Rendered once and shared: one wake-up item goes to every local reader of the stream.
+    def frame(self) -> bytes:
+        # Encoded once and shared: one wake-up item goes to every local reader of the stream.
         if self._frame is None:
-            self._frame = f"id: {self.seq}\nevent: {self.type}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n"
+            self._frame = (f"id: {self.seq}\nevent: {self.type}\n"
+                           f"data: {json.dumps(self.data, separators=(',', ':'))}\n\n").encode()
         return self._frame
 
 
@@ -53,7 +58,7 @@ def parse_last_event_id(request: HttpRequest) -> int:
 
 
 def frame(item: StreamItem) -> str:
-    return item.frame()
+    return item.frame().decode()
 
 
 @dataclass
@@ -62,63 +67,132 @@ class Wake:
     items: list[StreamItem] | None
 
 
-class Hub:
-    """One channel-layer subscription per stream group per process (per event loop), fanned out
-    to local readers through asyncio queues: N readers of a run cost one Redis message per
-    event, not N."""
+READER_IDLE_SECONDS = 5.0  # a reader hearing nothing for this long re-reads the rows itself
+PAGE = 200  # a fetch that returns at least this many items may have left more behind
+
+
+class Feed:
+    """One stream group's fan-out in one process: a single channel-layer subscription and a
+    single DB reader for every local client of the group.
+
+    Wake-ups that carry the next items are passed on as they are; a gap (a wake-up that was
+    lost, reordered or too big to carry its items) and the poll (TAKOS_STREAM_POLL_SECONDS, the
+    embedded default's only path across processes) read the rows once here, not once per
+    client. Readers receive the same `Wake` objects (items and their encoded frames shared)
+    in sequence order."""
 
     QUEUE_SIZE = 1000
 
-    def __init__(self) -> None:
-        self.readers: dict[str, set[asyncio.Queue[Wake]]] = {}
-        self.pumps: dict[str, tuple[asyncio.Task[None], str]] = {}
-        self.lock = asyncio.Lock()
+    def __init__(self, group: str, fetch: Fetch) -> None:
+        self.group = group
+        self.fetch = fetch
+        self.readers: set[asyncio.Queue[Wake]] = set()
+        self.last: int | None = None  # highest sequence handed to the readers
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.channel = ""
+        self.tasks: list[asyncio.Task[None]] = []
 
-    async def subscribe(self, group: str) -> asyncio.Queue[Wake] | None:
+    async def start(self) -> None:
         layer = get_channel_layer()
-        if layer is None:
-            return None
-        queue: asyncio.Queue[Wake] = asyncio.Queue(self.QUEUE_SIZE)
-        async with self.lock:
-            self.readers.setdefault(group, set()).add(queue)
-            if group not in self.pumps:
-                channel = await layer.new_channel()
-                await layer.group_add(group, channel)
-                self.pumps[group] = (asyncio.create_task(self._pump(layer, group, channel)), channel)
-        return queue
+        if layer is not None:
+            self.channel = await layer.new_channel()
+            await layer.group_add(self.group, self.channel)
+            self.tasks.append(asyncio.create_task(self._receive(layer)))
+        self.tasks.append(asyncio.create_task(self._pump()))
 
-    async def unsubscribe(self, group: str, queue: asyncio.Queue[Wake] | None) -> None:
-        if queue is None:
-            return
-        async with self.lock:
-            readers = self.readers.get(group, set())
-            readers.discard(queue)
-            if readers:
-                return
-            self.readers.pop(group, None)
-            pump, channel = self.pumps.pop(group, (None, None))
-        if pump is not None:
-            pump.cancel()
-            layer = get_channel_layer()
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        layer = get_channel_layer()
+        if layer is not None and self.channel:
             with contextlib.suppress(Exception):
-                await layer.group_discard(group, channel)
+                await layer.group_discard(self.group, self.channel)
 
-    async def _pump(self, layer: Any, group: str, channel: str) -> None:
+    def position(self, seq: int) -> None:
+        """A reader caught up to `seq` by itself: the feed continues from the furthest one."""
+        self.last = seq if self.last is None else max(self.last, seq)
+
+    async def _receive(self, layer: Any) -> None:
         while True:
             try:
-                message = await layer.receive(channel)
+                self.inbox.put_nowait(await layer.receive(self.channel))
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a Redis hiccup: readers keep polling the rows meanwhile
+            except Exception:  # a Redis hiccup: the poll keeps the readers going meanwhile
                 await asyncio.sleep(1)
-                continue
+
+    async def _pump(self) -> None:
+        poll = settings.TAKOS_STREAM_POLL_SECONDS
+        while True:
+            message: dict[str, Any] | None = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll):
+                    message = await self.inbox.get()
+            try:
+                await self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the DB went away for a moment: readers re-read on their own
+                logger.warning("stream feed %s: read failed", self.group, exc_info=True)
+                await asyncio.sleep(1)
+
+    async def _handle(self, message: dict[str, Any] | None) -> None:
+        items: list[StreamItem] | None = None
+        if message is not None:
+            seq = int(message.get("seq", 0))
+            if self.last is not None and seq <= self.last:
+                return  # stale
             raw = message.get("items")
-            items = [StreamItem(seq=r["seq"], type=r["type"], data=r["data"], terminal=r["terminal"])
-                     for r in raw] if raw else None
-            wake = Wake(seq=int(message.get("seq", 0)), items=items)
-            for queue in list(self.readers.get(group, ())):
-                with contextlib.suppress(asyncio.QueueFull):  # a slow reader re-reads the rows instead
-                    queue.put_nowait(wake)
+            if raw:
+                items = [StreamItem(seq=r["seq"], type=r["type"], data=r["data"], terminal=r["terminal"])
+                         for r in raw]
+                if self.last is not None:
+                    items = [item for item in items if item.seq > self.last]
+                    if items and items[0].seq != self.last + 1:
+                        items = None  # a gap: read the rows
+            if items is None and self.last is None:
+                self._push(Wake(seq=seq, items=None))  # no position yet: each reader re-reads
+                return
+        if items is None:
+            if self.last is None:
+                return  # a poll before any reader has a position: nothing to compare with
+            items = await self.fetch(self.last)
+            if not items:
+                return
+        self.last = items[-1].seq
+        self._push(Wake(seq=self.last, items=items))
+
+    def _push(self, wake: Wake) -> None:
+        for queue in self.readers:
+            if not queue.full():  # a reader that stopped reading re-reads the rows when it wakes
+                queue.put_nowait(wake)
+
+
+class Hub:
+    """The feeds of one process (one event loop): N local readers of a stream cost one Redis
+    message and at most one DB read per event, not N."""
+
+    def __init__(self) -> None:
+        self.feeds: dict[str, Feed] = {}
+        self.lock = asyncio.Lock()
+
+    async def subscribe(self, group: str, fetch: Fetch) -> tuple[Feed, asyncio.Queue[Wake]]:
+        queue: asyncio.Queue[Wake] = asyncio.Queue(Feed.QUEUE_SIZE)
+        async with self.lock:
+            feed = self.feeds.get(group)
+            if feed is None:
+                feed = self.feeds[group] = Feed(group, fetch)
+                await feed.start()
+            feed.readers.add(queue)
+        return feed, queue
+
+    async def unsubscribe(self, feed: Feed, queue: asyncio.Queue[Wake]) -> None:
+        async with self.lock:
+            feed.readers.discard(queue)
+            if feed.readers or self.feeds.get(feed.group) is not feed:
+                return
+            del self.feeds[feed.group]
+        await feed.stop()
 
 
 _hubs: dict[int, Hub] = {}
@@ -132,65 +206,104 @@ def hub() -> Hub:
     return current
 
 
-async def wait_wake(queue: asyncio.Queue[Wake] | None, timeout: float) -> Wake | None:
-    if queue is None:
-        await asyncio.sleep(timeout)
-        return None
+async def wait_wake(queue: asyncio.Queue[Wake], timeout: float) -> Wake | None:
+    if not queue.empty():  # the common case under load: no timer, no task
+        return queue.get_nowait()
     with contextlib.suppress(TimeoutError):
-        return await asyncio.wait_for(queue.get(), timeout)
+        async with asyncio.timeout(timeout):  # cheaper than wait_for: no extra task per wait
+            return await queue.get()
     return None
 
 
-async def follow(*, group: str, after: int, fetch: Fetch, finished: Finished | None) -> AsyncIterator[StreamItem | None]:
-    """Yield items after `after` forever (None = time for a heartbeat check); stop after a terminal item
-    or when `finished()` says no more items will come."""
-    queue = await hub().subscribe(group)
+async def follow_batches(*, group: str, after: int, fetch: Fetch,
+                         finished: Finished | None) -> AsyncIterator[list[StreamItem]]:
+    """Yield the items after `after` in batches (an empty batch = time for a heartbeat check); stop
+    after a terminal item or when `finished()` says no more items will come. A batch is what one
+    read or one wake-up brought, so a writer sends it to the client in one write.
+
+    The reader replays the rows after `after` itself, then takes the items its process's feed
+    hands out; it reads the rows again only after a gap or READER_IDLE_SECONDS of silence."""
+    feed, queue = await hub().subscribe(group, fetch)
     try:
         while True:
-            items = await fetch(after)
-            for item in items:
-                after = item.seq
-                yield item
-                if item.terminal:
-                    return
-            if not items and finished is not None and await finished():
-                # Re-read once: the terminal row may have landed between fetch and check.
-                for item in await fetch(after):
-                    yield item
-                return
-            yield None
-            # A wake-up that carries exactly the next items saves the DB read (the common case);
-            # anything else (a gap, an old or oversized item, a timeout) falls back to the rows.
+            # Catch up from the rows (on start, after a gap, or when idle).
             while True:
-                wake = await wait_wake(queue, settings.TAKOS_STREAM_POLL_SECONDS)
-                if wake is not None and wake.seq <= after:
-                    continue  # stale wake-up for events already sent
-                if wake is None or not wake.items or wake.items[0].seq != after + 1:
+                items = await fetch(after)
+                if not items:
                     break
-                for item in wake.items:
-                    after = item.seq
-                    yield item
-                    if item.terminal:
-                        return
-                yield None
+                batch = _until_terminal(items)
+                after = batch[-1].seq
+                yield batch
+                if batch[-1].terminal:
+                    return
+                if len(items) < PAGE:
+                    break
+            if finished is not None and await finished():
+                # Re-read once: the terminal row may have landed between fetch and check.
+                tail = await fetch(after)
+                if tail:
+                    yield _until_terminal(tail)
+                return
+            feed.position(after)
+            yield []
+            while True:
+                wake = await wait_wake(queue, min(READER_IDLE_SECONDS, settings.TAKOS_SSE_HEARTBEAT_SECONDS))
+                if wake is None:
+                    break  # silence: re-read the rows (and let the writer send a heartbeat)
+                if wake.seq <= after:
+                    continue  # stale
+                fresh = [item for item in wake.items if item.seq > after] if wake.items else []
+                if not fresh or fresh[0].seq != after + 1:
+                    break  # a gap (this reader fell behind, or the feed had no position yet)
+                batch = _until_terminal(fresh)
+                # Wake-ups already queued behind this one join the same write.
+                while not queue.empty() and not batch[-1].terminal:
+                    more = queue.get_nowait()
+                    extra = [item for item in more.items if item.seq > batch[-1].seq] if more.items else []
+                    if more.seq <= batch[-1].seq:
+                        continue
+                    if not extra or extra[0].seq != batch[-1].seq + 1:
+                        break  # the rest comes from the rows after this write
+                    batch = batch + _until_terminal(extra)
+                after = batch[-1].seq
+                yield batch
+                if batch[-1].terminal:
+                    return
     finally:
-        await hub().unsubscribe(group, queue)
+        await hub().unsubscribe(feed, queue)
 
 
-async def sse_body(source: AsyncIterator[StreamItem | None]) -> AsyncIterator[str]:
-    yield "retry: 1000\n: connected\n\n"
+def _until_terminal(items: list[StreamItem]) -> list[StreamItem]:
+    for index, item in enumerate(items):
+        if item.terminal:
+            return items[:index + 1]
+    return items
+
+
+async def follow(*, group: str, after: int, fetch: Fetch, finished: Finished | None) -> AsyncIterator[StreamItem | None]:
+    """Item by item (None = time for a heartbeat check), for writers that send one message per item."""
+    async for batch in follow_batches(group=group, after=after, fetch=fetch, finished=finished):
+        for item in batch:
+            yield item
+        yield None
+
+
+async def sse_body(source: AsyncIterator[list[StreamItem]], preamble: str = "") -> AsyncIterator[bytes]:
+    yield ("retry: 1000\n: connected\n\n" + preamble).encode()
     last_write = time.monotonic()
-    async for item in source:
-        if item is not None:
+    async for batch in source:
+        if batch:
             last_write = time.monotonic()
-            yield frame(item)
+            yield batch[0].frame() if len(batch) == 1 else b"".join(item.frame() for item in batch)
         elif time.monotonic() - last_write >= settings.TAKOS_SSE_HEARTBEAT_SECONDS:
             last_write = time.monotonic()
-            yield ": heartbeat\n\n"
+            yield b": heartbeat\n\n"
 
 
-def sse_response(source: AsyncIterator[StreamItem | None]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(sse_body(source), content_type="text/event-stream")
+def sse_response(source: AsyncIterator[list[StreamItem]], *, preamble: str = "",
+                 status: int = 200) -> StreamingHttpResponse:
+    """`preamble`: frames sent with the first write, before the items (e.g. an id-less `metadata` event)."""
+    response = StreamingHttpResponse(sse_body(source, preamble), content_type="text/event-stream", status=status)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

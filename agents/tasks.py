@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from celery import shared_task
@@ -33,6 +34,10 @@ def execute_run(self: Any, *, run_id: str, **unknown: Any) -> str:
     lease = services.run_claim(run_id=run_id)
     if lease is None:
         return "not-claimed"
+    # Watchers see `started` now, not after the executor's boot competes with the wake-up for CPU.
+    from agents.events import flush_wakes
+
+    flush_wakes()
     try:
         return supervise(run_id=run_id, lease=lease)
     except Exception as exc:  # infrastructure (driver, token) failed before the loop could run
@@ -66,10 +71,10 @@ def supervise(*, run_id: str, lease: tuple[str, int]) -> str:
     token = issue_proxy_token(owner=owner, capabilities=["run-control"], space=run.space, user=run.requester,
                               ttl_seconds=settings.TAKOS_RUN_LEASE_SECONDS + 24 * 3600)
     env = {**proxy_env(token=token, owner=owner), "TAKOS_RUN_ID": run_id, "TAKOS_LEASE_VERSION": str(lease[1])}
+    spec = ContainerSpec(role="executor", image="executor", command=["python3", "-m", "agents.executor"],
+                         owner=owner, env=env, labels={"takos.run": run_id}, mounts=executor_mounts())
     if driver.name == "local":
         env["PYTHONPATH"] = str(settings.BASE_DIR)
-    spec = ContainerSpec(role="executor", image="executor", command=["python", "-m", "agents.executor"],
-                         owner=owner, env=env, labels={"takos.run": run_id})
     handle = container_start(spec=spec, driver=driver)
     outcome = "exited"
     try:
@@ -94,6 +99,9 @@ def supervise(*, run_id: str, lease: tuple[str, int]) -> str:
         state = driver.status(handle)
         logs = driver.logs(handle)[-4000:].decode(errors="replace") if state.state == "exited" else ""
     finally:
+        if outcome != "exited":
+            # Cancelled or lost: the cooperative stop had its chance above; kill without the usual grace.
+            driver.stop(handle, timeout=1)
         container_stop(handle=handle, driver=driver, reason=f"run {outcome}")
         revoke_proxy_tokens(owner=owner)
     run.refresh_from_db()
@@ -105,6 +113,16 @@ def supervise(*, run_id: str, lease: tuple[str, int]) -> str:
         services.run_fail(run=run, error=reason, lease=lease)
         return "executor-died"
     return outcome
+
+
+def executor_mounts() -> list[Any]:
+    """The executor image carries Python and the loop's packages, not the Takos source: the loop's
+    code (the `agents` package; Django-free, no settings, no data) is mounted read-only at
+    /opt/takos/src, where the image's PYTHONPATH looks. Nothing else of the checkout (.venv, var/,
+    other apps) is visible to the container. The local driver maps the target back to BASE_DIR."""
+    from hosts.drivers import Mount
+
+    return [Mount(source=Path(settings.BASE_DIR) / "agents", target="/opt/takos/src/agents", read_only=True)]
 
 
 @shared_task(name="agents.recover_runs", acks_late=True, ignore_result=True)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from agents import events, selectors
 from agents.models import Run, RunEvent
-from agents.streams import StreamItem, authenticate, follow, parse_last_event_id, sse_response
+from agents.streams import StreamItem, authenticate, follow, follow_batches, parse_last_event_id, sse_response
 from takos.api.errors import ApiError, error_response
 
 
@@ -20,7 +22,7 @@ def _item(event: RunEvent) -> StreamItem:
     return StreamItem(seq=event.seq, type=event.type, data=event.data, terminal=event.type in events.TERMINAL_TYPES)
 
 
-def run_stream(run_id: str, after: int) -> Any:
+def run_stream(run_id: str, after: int, *, batches: bool = False) -> Any:
     # Readers query outside Django's single sync thread, so many streams never queue behind views.
     @sync_to_async(thread_sensitive=False)
     def fetch(after_seq: int) -> list[StreamItem]:
@@ -31,7 +33,8 @@ def run_stream(run_id: str, after: int) -> Any:
         status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
         return status is None or status in Run.TERMINAL
 
-    return follow(group=events.run_group(run_id), after=after, fetch=fetch, finished=finished)
+    return (follow_batches if batches else follow)(group=events.run_group(run_id), after=after, fetch=fetch,
+                                                   finished=finished)
 
 
 async def run_sse(request: HttpRequest, run_id: str) -> HttpResponse:
@@ -44,7 +47,38 @@ async def run_sse(request: HttpRequest, run_id: str) -> HttpResponse:
         await sync_to_async(selectors.run_for_user, thread_sensitive=False)(user, run_id)
     except ApiError as exc:
         return error_response(exc.status_code, str(exc.detail), code=exc.code)
-    return sse_response(run_stream(run_id, parse_last_event_id(request)))
+    return sse_response(run_stream(run_id, parse_last_event_id(request), batches=True))
+
+
+@csrf_exempt  # the DRF view below enforces CSRF for session callers, as every API POST does
+async def thread_runs_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """`POST /api/threads/:threadId/runs/stream`: create a run (same body, checks and errors as
+    `POST /api/threads/:threadId/runs`) and stream its events in the same response.
+
+    One request instead of POST-then-GET saves a round trip, an authentication and a run lookup
+    before the first event, which is what a client that wants to watch the run waits for. The
+    first frame is an id-less `metadata` event carrying the run; a client that drops the
+    connection resumes with `GET /api/runs/:id/sse` and its Last-Event-ID."""
+    if request.method != "POST":
+        return error_response(405, f"Method {request.method} is not allowed here.")
+    from agents.api.views import ThreadRunsView
+
+    def create() -> HttpResponse:
+        request.META["HTTP_ACCEPT"] = "application/json"  # the run and any error are rendered as JSON
+        response = ThreadRunsView.as_view()(request, thread_id=thread_id)
+        response.render()
+        return response
+
+    # thread_sensitive: the same single sync thread Django uses for every sync view.
+    created = await sync_to_async(create, thread_sensitive=True)()
+    if created.status_code != 201:
+        return created
+    run = created.data["run"]
+    preamble = (f"event: metadata\ndata: "
+                f"{json.dumps({'run_id': run['id'], 'thread_id': run['thread_id'], 'run': run}, separators=(',', ':'))}\n\n")
+    response = sse_response(run_stream(run["id"], 0, batches=True), preamble=preamble, status=201)
+    response["Content-Location"] = f"/api/runs/{run['id']}"
+    return response
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):

@@ -31,6 +31,7 @@ urlpatterns = [
     path("threads/<str:thread_id>/shares/<str:share_id>/revoke", views.ThreadShareRevokeView.as_view(),
          name="api-thread-share-revoke"),
     path("threads/<str:thread_id>/runs", views.ThreadRunsView.as_view(), name="api-thread-runs"),
+    path("threads/<str:thread_id>/runs/stream", streams.thread_runs_stream, name="api-thread-runs-stream"),
     path("runs/<str:run_id>", views.RunView.as_view(), name="api-run"),
     path("runs/<str:run_id>/cancel", views.RunCancelView.as_view(), name="api-run-cancel"),
     path("runs/<str:run_id>/events", views.RunEventsView.as_view(), name="api-run-events"),

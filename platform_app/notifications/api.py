@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agents.streams import StreamItem, authenticate, follow, parse_last_event_id, sse_response
+from agents.streams import StreamItem, authenticate, follow, follow_batches, parse_last_event_id, sse_response
 from platform_app.models import Notification, NotificationPreference, NotificationSettings
 from platform_app.notifications import services
 from takos.api.errors import BadRequest, error_response
@@ -112,14 +112,15 @@ class SettingsView(ApiView):
         return Response({"muted_until": _iso(row.muted_until)})
 
 
-def notification_stream(user_id: str, after: int) -> Any:
+def notification_stream(user_id: str, after: int, *, batches: bool = False) -> Any:
     @sync_to_async(thread_sensitive=False)
     def fetch(after_seq: int) -> list[StreamItem]:
         rows = Notification.objects.filter(recipient_id=user_id, seq__gt=after_seq).order_by("seq")[:200]
         return [StreamItem(seq=n.seq, type="notification.new", data={"notification_id": n.id, **notification_out(n)})
                 for n in rows]
 
-    return follow(group=services.group(user_id), after=after, fetch=fetch, finished=None)
+    return (follow_batches if batches else follow)(group=services.group(user_id), after=after, fetch=fetch,
+                                                   finished=None)
 
 
 async def notifications_sse(request: HttpRequest) -> HttpResponse:
@@ -134,7 +135,7 @@ async def notifications_sse(request: HttpRequest) -> HttpResponse:
         after = await sync_to_async(
             lambda: NotificationSettings.objects.filter(user_id=user.pk).values_list("last_seq", flat=True).first()
         )() or 0
-    return sse_response(notification_stream(user.pk, after))
+    return sse_response(notification_stream(user.pk, after, batches=True))
 
 
 class NotificationsConsumer(AsyncJsonWebsocketConsumer):

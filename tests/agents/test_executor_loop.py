@@ -108,3 +108,23 @@ def test_fast_tokens_are_batched_but_stay_one_event_each(alice, thread, settings
     deltas = RunEvent.objects.filter(run=run, type="message", data__has_key="delta").count()
     assert deltas == 450
     assert sum(1 for p in calls if p.endswith("/events")) < 100  # batched requests, not one per token
+
+
+def test_no_executor_event_lands_after_the_cancel(alice, thread):
+    from agents import events
+    from agents.executor.loop import LeaseLost
+
+    run = services.run_create(thread=thread, actor=alice, input={"message": "hi"})
+    client = claim_for_executor(run)
+    client.event("progress", {"step": 1})
+    services.run_cancel(run=run)
+    # The check and the sequence reservation are one UPDATE: a late event is refused, not appended.
+    assert events.emit_many(run_id=run.id, events=[("progress", {})], lease_version=client.lease_version) == []
+    try:
+        client.event("progress", {"step": 2})
+    except LeaseLost:
+        pass
+    else:
+        raise AssertionError("the executor was not told its lease is gone")
+    types = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("type", flat=True))
+    assert types == ["run_status", "started", "progress", "cancelled"]

@@ -174,3 +174,30 @@ def test_the_websocket_stream_replays_then_follows_live(api, thread_id, takos_se
     with pytest.raises(websocket.WebSocketException):
         bad = websocket.create_connection(ws_url, header=[f"Authorization: {stranger}"], timeout=10)
         bad.recv()
+
+
+def test_create_and_stream_in_one_request(api, thread_id, takos_server):
+    from takos.cli.sse import parse_sse
+
+    frames = []
+    with api.stream("POST", f"/api/threads/{thread_id}/runs/stream", json={"input": {"message": "/slow 0.5"}},
+                    headers={"Accept": "text/event-stream"}) as response:
+        assert response.status_code == 201
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for frame in parse_sse(response.iter_lines()):
+            frames.append(frame)
+            if frame[1] in TERMINAL:
+                break
+    (meta_id, meta_event, meta), *events = frames
+    assert meta_event == "metadata" and meta_id is None and meta["run"]["status"] == "queued"
+    assert response.headers["content-location"] == f"/api/runs/{meta['run_id']}"
+    assert [f[0] for f in events] == list(range(1, len(events) + 1))
+    assert events[1][1] == "started" and events[-1][1] == "completed"
+    # Same rules as POST /runs: bad input is the JSON error envelope, nothing created.
+    before = len(api.get(f"/api/threads/{thread_id}/runs").json()["runs"])
+    bad = api.post(f"/api/threads/{thread_id}/runs/stream", json={"multitask_strategy": "nope"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "BAD_REQUEST"
+    assert len(api.get(f"/api/threads/{thread_id}/runs").json()["runs"]) == before
+    stranger = user_api(takos_server.url, "streamstranger")
+    assert stranger.post(f"/api/threads/{thread_id}/runs/stream", json={}).status_code == 404
+    assert api.get(f"/api/threads/{thread_id}/runs/stream").status_code == 405

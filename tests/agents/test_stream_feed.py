@@ -1,0 +1,89 @@
+"""The per-process stream feed: many local readers of one stream share one channel-layer
+subscription and one DB read per gap, and each reader gets every item once, in order.
+
+Runs on the configured channel layer (in-memory, or Redis when REDIS_URL is set). The rows are
+an in-memory list behind the same `fetch(after)` function the real streams pass (the DB read is
+what is counted here); everything else is the real code."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from channels.layers import get_channel_layer
+
+from agents.streams import StreamItem, follow_batches, hub
+
+READERS = 40
+
+
+def test_readers_share_one_read_per_gap_and_get_every_item_in_order(settings) -> None:
+    settings.TAKOS_STREAM_POLL_SECONDS = 30  # no poll during the test: only wake-ups and gaps
+    asyncio.run(_scenario())
+
+
+async def _scenario() -> None:
+    group = f"run.test-{uuid.uuid4().hex[:10]}"
+    rows: list[StreamItem] = []
+    reads: list[int] = []
+
+    async def fetch(after: int) -> list[StreamItem]:
+        reads.append(after)
+        return [StreamItem(r.seq, r.type, r.data, r.terminal) for r in rows if r.seq > after]
+
+    def add(seq: int, *, terminal: bool = False) -> dict:
+        item = StreamItem(seq, "completed" if terminal else "message", {"n": seq}, terminal)
+        rows.append(item)
+        return {"seq": seq, "type": item.type, "data": item.data, "terminal": terminal}
+
+    got: list[list[int]] = [[] for _ in range(READERS)]
+    ready = asyncio.Event()
+    positioned = 0
+
+    async def reader(index: int) -> None:
+        nonlocal positioned
+        live = False
+        async for batch in follow_batches(group=group, after=0, fetch=fetch, finished=None):
+            if not batch and not live:  # the replay is done: from here on the feed hands items out
+                live = True
+                positioned += 1
+                if positioned == READERS:
+                    ready.set()
+            got[index].extend(item.seq for item in batch)
+
+    layer = get_channel_layer()
+    add(1)
+    tasks = [asyncio.create_task(reader(i)) for i in range(READERS)]
+    await asyncio.wait_for(ready.wait(), 20)
+    start_reads = len(reads)
+    assert start_reads == READERS  # each reader replayed the rows once on its own
+
+    async def until(seq: int) -> None:
+        for _ in range(400):
+            if all(g and g[-1] >= seq for g in got):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"readers stuck before {seq}: {[g[-3:] for g in got[:3]]}")
+
+    # 1. A wake-up carrying the next items: handed out as is, no read at all.
+    items = [add(2), add(3)]
+    await layer.group_send(group, {"type": "stream.wake", "seq": 3, "items": items})
+    await until(3)
+    assert len(reads) == start_reads
+    # 2. A wake-up without its items (too big to carry): the feed reads the rows once for everyone.
+    add(4), add(5)
+    await layer.group_send(group, {"type": "stream.wake", "seq": 5})
+    await until(5)
+    assert len(reads) == start_reads + 1
+    # 3. A gap (the wake-up for 6 was lost): one read again, then 6 and 7 reach every reader in order.
+    add(6)
+    await layer.group_send(group, {"type": "stream.wake", "seq": 7, "items": [add(7)]})
+    await until(7)
+    assert len(reads) == start_reads + 2
+    # 4. A stale wake-up changes nothing; the terminal item ends every reader.
+    await layer.group_send(group, {"type": "stream.wake", "seq": 3, "items": items})
+    await layer.group_send(group, {"type": "stream.wake", "seq": 8, "items": [add(8, terminal=True)]})
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert len(reads) == start_reads + 2
+    assert all(g == list(range(1, 9)) for g in got), got[:3]
+    assert group not in hub().feeds  # the last reader's exit closed the feed
