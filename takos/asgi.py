@@ -11,13 +11,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "takos.settings")
 
 import django
 from channels.routing import ProtocolTypeRouter, URLRouter
+from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 django.setup(set_prefix=False)
 
 from takos.asgi_handler import OneHopASGIHandler  # noqa: E402
 
-django_asgi = OneHopASGIHandler()
+django_asgi = OneHopASGIHandler(lanes=settings.TAKOS_ASGI_LANES)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 

@@ -238,6 +238,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = TAKOS_API_MAX_BODY
 TAKOS_LOGIN_MAX_FAILURES = env_int("TAKOS_LOGIN_MAX_FAILURES", 5)
 TAKOS_LOGIN_LOCKOUT_SECONDS = env_int("TAKOS_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 TAKOS_TOKEN_CACHE_SECONDS = env_int("TAKOS_TOKEN_CACHE_SECONDS", 60)
+# Long-lived request threads per web process (takos/asgi_handler.py); busy lanes fall back to a thread per request.
+TAKOS_ASGI_LANES = env_int("TAKOS_ASGI_LANES", 8)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
