@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench_api.py
 	$(PY) scripts/bench_hosts.py
 	$(PY) scripts/bench_git.py
-	$(PY) tests/agents/bench_runs.py --clients 100
+	$(PY) tests/agents/bench_runs.py --clients 500
 	$(PY) scripts/bench_workflows.py
 	$(PY) scripts/bench_dispatch.py
 
