@@ -35,8 +35,7 @@ def space_page(user: User, *, limit: int, offset: int) -> tuple[list[dict[str, A
     from a window count; it is None when the page is empty (the caller counts then).
     """
     space, membership = Space._meta, Membership._meta
-    columns = [space.get_field(name.removesuffix("_id")).column if name.endswith("_id") else space.get_field(name).column
-               for name in SPACE_FIELDS]
+    columns = [space.get_field(name).column for name in SPACE_FIELDS]  # get_field knows "owner_id" too
     sql = (
         f"SELECT {', '.join(f's.{c}' for c in columns)}, m.{membership.get_field('role').column}, COUNT(*) OVER () "
         f"FROM {membership.db_table} m JOIN {space.db_table} s ON s.{space.pk.column} = m.{membership.get_field('space').column} "

@@ -37,14 +37,15 @@ def _resolve_stored(model: type[PersonalAccessToken] | type[ServiceToken], kind:
     if cached is not None:
         record, user, owner, gen = cached
     else:
+        # Whose token is it? That owner's generation must be read *before* the row we trust (see
+        # token_cache), so a miss costs two small queries; a hit costs none.
         try:
-            # The owner's generation is read before the row (see token_cache); a miss costs one extra get.
-            record = model.objects.select_related("user").get(token_hash=digest)
+            pk, user_id = model.objects.values_list("pk", "user_id").get(token_hash=digest)
+            owner = token_cache.owner_key(user_id, digest)
+            gen = token_cache.ensure_generation(owner)
+            record = model.objects.select_related("user").get(pk=pk)
         except model.DoesNotExist:
             return None
-        owner = token_cache.owner_key(record.user_id, digest)
-        gen = token_cache.ensure_generation(owner)
-        record = model.objects.select_related("user").get(pk=record.pk) if gen is not None else record
         user = record.user
     if record.revoked_at is not None:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet, Window
+from django.db.models import QuerySet
 from rest_framework.request import Request
 
 from takos.api.errors import BadRequest
@@ -40,20 +40,11 @@ def paginate(
     serialize: Any,
     default: int = DEFAULT_LIMIT,
     maximum: int = MAX_LIMIT,
-    total_in_query: bool = False,
 ) -> dict[str, Any]:
-    """Slice `queryset` by limit/offset and serialise the page with `serialize(items)`.
-
-    `total_in_query` counts with a window function in the page query itself (one query instead of
-    two); use it for plain filtered querysets, not ones with DISTINCT or GROUP BY.
-    """
+    """Slice `queryset` by limit/offset and serialise the page with `serialize(items)`."""
     limit, offset = page_params(request, default=default, maximum=maximum)
-    if total_in_query and isinstance(queryset, QuerySet):
-        queryset = queryset.annotate(_page_total=Window(Count("pk")))
     items = list(queryset[offset : offset + limit])
-    if items and total_in_query:
-        total = _row_total(items[0])
-    elif 0 < len(items) < limit or (offset == 0 and not items):
+    if 0 < len(items) < limit or (offset == 0 and not items):
         total = offset + len(items)  # a short page is the last one: no COUNT query needed
     else:
         total = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
@@ -62,7 +53,3 @@ def paginate(
 
 def page_envelope(key: str, items: list[Any], *, total: int, limit: int, offset: int) -> dict[str, Any]:
     return {key: items, "total": total, "has_more": offset + len(items) < total, "limit": limit, "offset": offset}
-
-
-def _row_total(row: Any) -> int:
-    return row["_page_total"] if isinstance(row, dict) else row._page_total
