@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.api.serializers import SPACE_FIELDS
 from accounts.models import Block, Follow, Membership, Mute, Role, Space, User, role_at_least
@@ -27,39 +27,70 @@ def spaces_for_user(user: User) -> QuerySet[Space]:
     return Space.objects.for_user(user).select_related("owner").order_by("kind", "slug")
 
 
-def space_page(user: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int | None]:
-    """One page of the user's spaces (SPACE_FIELDS + member_role) and the total, in one SQL query.
+def space_page(user: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of the user's spaces (SPACE_FIELDS + member_role) and the total.
 
     The hottest list of the API: the ORM's query building cost four times the query itself, so the
-    statement is written once here from the models' own table and column names. The total comes
-    from a window count; it is None when the page is empty (the caller counts then).
+    statement is written once here from the models' own table and column names. The total is
+    counted only when the page does not tell it (a full page, or an empty one past the start): a
+    window count in the page query cost ten times a separate COUNT on SQLite. Timestamps come back
+    as ISO 8601 text (what `datetime.isoformat()` gives for UTC): parsing 40 datetimes per page
+    only to format them again was a third of the request.
     """
+    rows = []
+    with connection.cursor() as cursor:
+        cursor.execute(_space_page_sql(connection.vendor), [user.pk, limit, offset])
+        raw = cursor.fetchall()
+        if len(raw) == limit or (offset and not raw):
+            cursor.execute(_space_count_sql(), [user.pk])
+            total = cursor.fetchone()[0]
+        else:
+            total = offset + len(raw)
+    iso = _iso_text if connection.vendor == "sqlite" else _iso_value
+    created, updated = SPACE_FIELDS.index("created_at"), SPACE_FIELDS.index("updated_at")
+    for values in raw:
+        row = dict(zip(SPACE_FIELDS, values, strict=False))
+        row["created_at"], row["updated_at"] = iso(values[created]), iso(values[updated])
+        row["member_role"] = values[len(SPACE_FIELDS)]
+        rows.append(row)
+    return rows, total
+
+
+@functools.cache
+def _space_page_sql(vendor: str) -> str:
     space, membership = Space._meta, Membership._meta
-    columns = [space.get_field(name).column for name in SPACE_FIELDS]  # get_field knows "owner_id" too
-    sql = (
-        f"SELECT {', '.join(f's.{c}' for c in columns)}, m.{membership.get_field('role').column}, COUNT(*) OVER () "
-        f"FROM {membership.db_table} m JOIN {space.db_table} s ON s.{space.pk.column} = m.{membership.get_field('space').column} "
+
+    def column(name: str) -> str:
+        col = f"s.{space.get_field(name).column}"  # get_field knows "owner_id" too
+        # SQLite: CAST drops the declared type, so the driver hands back the stored text unparsed.
+        return f"CAST({col} AS TEXT)" if vendor == "sqlite" and name in ("created_at", "updated_at") else col
+
+    return (
+        f"SELECT {', '.join(column(name) for name in SPACE_FIELDS)}, m.{membership.get_field('role').column} "
+        f"FROM {membership.db_table} m JOIN {space.db_table} s "
+        f"ON s.{space.pk.column} = m.{membership.get_field('space').column} "
         f"WHERE m.{membership.get_field('user').column} = %s "
         f"ORDER BY s.{space.get_field('kind').column}, s.{space.get_field('slug').column} LIMIT %s OFFSET %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, limit, offset])
-        raw = cursor.fetchall()
-    rows = []
-    for values in raw:
-        row = dict(zip(SPACE_FIELDS, values, strict=False))
-        row["created_at"], row["updated_at"] = _aware(row["created_at"]), _aware(row["updated_at"])
-        row["member_role"] = values[len(SPACE_FIELDS)]
-        rows.append(row)
-    return rows, (raw[0][-1] if raw else None)
 
 
-def _aware(value: Any) -> datetime | None:
-    """SQLite hands back naive UTC datetimes (or text); PostgreSQL hands back aware ones."""
-    parsed = parse_datetime(value) if isinstance(value, str) else value
-    if parsed is None or timezone.is_aware(parsed):
-        return parsed
-    return timezone.make_aware(parsed, UTC)
+@functools.cache
+def _space_count_sql() -> str:
+    membership = Membership._meta
+    return f"SELECT COUNT(*) FROM {membership.db_table} WHERE {membership.get_field('user').column} = %s"
+
+
+def _iso_text(value: str | None) -> str | None:
+    """Django stores SQLite datetimes as naive UTC `str(datetime)` ('YYYY-MM-DD HH:MM:SS[.ffffff]')."""
+    return f"{value[:10]}T{value[11:]}+00:00" if value else None
+
+
+def _iso_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 def personal_space(user: User) -> Space:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ def _resolve_stored(model: type[PersonalAccessToken] | type[ServiceToken], kind:
     cached = token_cache.get(cache_key)
     if cached is not None:
         record, user, owner, gen = cached
+        record, user = _private_copies(record, user)
     else:
         # Whose token is it? That owner's generation must be read *before* the row we trust (see
         # token_cache), so a miss costs two small queries; a hit costs none.
@@ -56,8 +58,29 @@ def _resolve_stored(model: type[PersonalAccessToken] | type[ServiceToken], kind:
     stale = record.last_used_at
     touch_last_used(record)
     if cached is None or record.last_used_at != stale:
-        token_cache.put(cache_key, owner, gen, (record, user, owner, gen))
+        shared_record, shared_user = _private_copies(record, user)  # this request keeps its own
+        token_cache.put(cache_key, owner, gen, (shared_record, shared_user, owner, gen))
     return user, TokenAuth(kind=kind, record=record, scopes=record.scope_value)
+
+
+def _private_copies(record: Any, user: Any) -> tuple[Any, Any]:
+    """Cached objects are shared by every request of this process: each request gets its own
+    copies (a view may change `request.user`; `touch_last_used` changes the record)."""
+    record = _clone(record)
+    if user is not None:
+        user = _clone(user)
+        if record.user_id == user.pk:
+            record._state.fields_cache["user"] = user
+    return record, user
+
+
+def _clone(obj: Any) -> Any:
+    """A shallow copy of a model instance with its own state (what pickling would give, cheaper)."""
+    clone = obj.__class__.__new__(obj.__class__)
+    clone.__dict__.update(obj.__dict__)
+    clone._state = copy.copy(obj._state)
+    clone._state.fields_cache = dict(obj._state.fields_cache)
+    return clone
 
 
 TOKEN_RESOLVERS[PersonalAccessToken.PREFIX] = lambda t: _resolve_stored(PersonalAccessToken, "pat", t)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from typing import Any
 
 from django.conf import settings
@@ -58,9 +59,23 @@ def ensure_generation(owner: str) -> str | None:
         return None
 
 
+# This process's copy of recent entries, so a hit skips unpickling the token and user; the
+# generation is still read from the shared cache on every hit, so invalidation stays immediate.
+_near: dict[str, tuple[str, str, Any, float]] = {}
+NEAR_MAX = 10_000
+
+
 def get(digest: str) -> Any | None:
-    if _ttl() <= 0:
+    """The cached value, or None. The value is shared with later hits: callers copy what they change."""
+    ttl = _ttl()
+    if ttl <= 0:
         return None
+    near = _near.get(digest)
+    if near is not None and near[3] > time.monotonic():
+        owner, gen, value, _ = near
+        if current_generation(owner) == gen:
+            return value
+        _near.pop(digest, None)
     try:
         entry = cache.get(_entry_key(digest))
     except Exception:
@@ -70,7 +85,14 @@ def get(digest: str) -> Any | None:
     owner, gen, value = entry
     if gen is None or current_generation(owner) != gen:
         return None
+    _remember(digest, owner, gen, value, ttl)
     return value
+
+
+def _remember(digest: str, owner: str, gen: str, value: Any, ttl: int) -> None:
+    if len(_near) >= NEAR_MAX:
+        _near.clear()
+    _near[digest] = (owner, gen, value, time.monotonic() + ttl)
 
 
 def put(digest: str, owner: str, gen: str | None, value: Any) -> None:
@@ -78,6 +100,7 @@ def put(digest: str, owner: str, gen: str | None, value: Any) -> None:
         return
     try:
         cache.set(_entry_key(digest), (owner, gen, value), _ttl())
+        _remember(digest, owner, gen, value, _ttl())
     except Exception:
         logger.warning("token cache unavailable", exc_info=True)
 

@@ -74,6 +74,13 @@ def space_out(space: Space | dict[str, Any], role: str | None = None) -> dict[st
     return body
 
 
+def space_row_out(row: dict[str, Any]) -> dict[str, Any]:
+    """A list-page row of `selectors.space_page` (SPACE_FIELDS with ISO timestamps, member_role):
+    the same shape as `space_out`, built without a per-field lookup."""
+    row["picture"] = row["picture"] or None
+    return row
+
+
 def member_out(membership: Membership) -> dict[str, Any]:
     user = membership.user
     return {

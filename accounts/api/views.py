@@ -19,6 +19,7 @@ from accounts.api.serializers import (
     profile_out,
     settings_out,
     space_out,
+    space_row_out,
     user_out,
 )
 from accounts.models import FollowRequest, Membership, Role, User
@@ -66,9 +67,7 @@ class SpacesView(ApiView):
     def get(self, request: Request) -> Response:
         limit, offset = page_params(request)
         rows, total = selectors.space_page(request.user, limit=limit, offset=offset)
-        if total is None:
-            total = Membership.objects.filter(user=request.user).count()
-        return Response(page_envelope("spaces", [space_out(row, row["member_role"]) for row in rows],
+        return Response(page_envelope("spaces", [space_row_out(row) for row in rows],
                                       total=total, limit=limit, offset=offset))
 
     def post(self, request: Request) -> Response:

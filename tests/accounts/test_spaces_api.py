@@ -129,3 +129,20 @@ def test_an_added_member_is_notified(alice, bob, alice_api, bob_api):
     listed = bob_api.get("/api/notifications").json()
     invite = next(n for n in listed["notifications"] if n["type"] == "workspace.invite")
     assert "Invites" in invite["title"] and invite["data"]["space_id"] == team.id
+
+
+@pytest.mark.django_db
+def test_list_rows_match_the_detail_shape(alice, alice_api):
+    """The list page is built from raw rows (ISO text timestamps): it must equal what the detail
+    endpoint, built from the model, returns for each space, microseconds and all."""
+    from datetime import UTC, datetime
+
+    team = make_team_space(alice, "Shape")
+    Space.objects.filter(pk=team.pk).update(created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                                            picture="https://example.com/p.png")
+    listed = alice_api.get("/api/spaces").json()["spaces"]
+    assert len(listed) == 2
+    for row in listed:
+        assert row == alice_api.get(f"/api/spaces/{row['id']}").json()["space"]
+    shaped = next(row for row in listed if row["id"] == team.id)
+    assert shaped["created_at"] == "2026-01-02T03:04:05+00:00" and shaped["picture"] == "https://example.com/p.png"

@@ -69,3 +69,19 @@ def test_a_service_token_row_change_is_seen_by_the_next_request(alice):
     record.expires_at = record.created_at  # already past
     record.save()
     assert client.get("/api/me").status_code == 401
+
+
+@pytest.mark.django_db
+def test_each_request_gets_its_own_copy_of_a_cached_token_and_user(alice):
+    """The process keeps recent entries unpickled; what one request changes in memory (unsaved)
+    must not show up in another request."""
+    from auth_app.authentication import resolve_token
+
+    token = pat_create(user=alice, name="x").token
+    first, second = resolve_token(token), resolve_token(token)
+    assert first[0] is not second[0] and first[1].record is not second[1].record
+    assert second[1].record.user is second[0]
+    first[0].display_name = "changed in memory only"
+    first[1].record.name = "renamed in memory only"
+    third = resolve_token(token)
+    assert third[0].display_name != "changed in memory only" and third[1].record.name == "x"
