@@ -22,12 +22,14 @@ django_asgi = OneHopASGIHandler(lanes=settings.TAKOS_ASGI_LANES)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 
+from agents.api.sse_asgi import RunStreamRouter  # noqa: E402
 from dispatch.middleware import DispatchMiddleware  # noqa: E402
 from takos.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": DispatchMiddleware(ASGIStaticFilesHandler(django_asgi)),
+        # Run streams skip Django's response machinery (agents/api/sse_asgi.py); the rest is Django.
+        "http": DispatchMiddleware(RunStreamRouter(ASGIStaticFilesHandler(django_asgi))),
         "websocket": DispatchMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

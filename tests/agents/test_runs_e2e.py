@@ -120,8 +120,26 @@ def test_another_tenants_stream_is_404(api, thread_id, takos_server):
     other = user_api(takos_server.url, "agentstranger")
     assert other.get(f"/api/runs/{run['id']}/sse").status_code == 404
     assert other.get(f"/api/runs/{run['id']}").status_code == 404
-    assert httpx.get(f"{takos_server.url}/api/runs/{run['id']}/sse").status_code == 401
+    anonymous = httpx.get(f"{takos_server.url}/api/runs/{run['id']}/sse")
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "UNAUTHORIZED"
+    assert "www-authenticate" in anonymous.headers
     wait_status(api, run["id"], {"completed"})
+
+
+def test_the_console_session_reads_a_run_stream(takos_server):
+    """Streams are served in front of Django (agents/api/sse_asgi.py): the session cookie still works."""
+    browser = httpx.Client(base_url=takos_server.url, timeout=20)
+    csrf = browser.get("/api/auth/csrf").json()["csrf_token"]
+    assert browser.post("/api/auth/signup", headers={"X-CSRFToken": csrf},
+                        json={"username": "cookiereader", "email": "cookiereader@example.com",
+                              "password": "e2e pass phrase 42"}).status_code == 201
+    browser.headers["X-CSRFToken"] = browser.cookies["csrftoken"]
+    thread = browser.post("/api/spaces/me/threads", json={"title": "cookie"}).json()["thread"]
+    run = browser.post(f"/api/threads/{thread['id']}/runs", json={"input": {"message": "hi"}}).json()["run"]
+    events = read_until_terminal(browser, run["id"])
+    assert events[0].id == 1 and events[-1].event == "completed"
+    resumed = read_until_terminal(browser, run["id"], last_event_id=events[-2].id)
+    assert [e.id for e in resumed] == [events[-1].id]
 
 
 def test_a_notification_arrives_on_the_notifications_stream(api, thread_id):
