@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,8 @@ class Feed:
     in sequence order."""
 
     QUEUE_SIZE = 1000
+    RECENT = 512  # items kept for readers that join: a crowd connecting at once reads them, not the DB
+    FINISHED_TTL = 0.5  # seconds one "has the run ended?" answer is shared
 
     def __init__(self, group: str, fetch: Fetch) -> None:
         self.group = group
@@ -91,6 +94,42 @@ class Feed:
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.channel = ""
         self.tasks: list[asyncio.Task[None]] = []
+        self.recent: deque[StreamItem] = deque(maxlen=self.RECENT)  # contiguous, newest last
+        self.inflight: dict[int, asyncio.Future[list[StreamItem]]] = {}
+        self.finished_answer: tuple[float, asyncio.Future[bool]] | None = None
+
+    async def read_after(self, after: int) -> list[StreamItem]:
+        """The stored items after `after`: from `recent` when it reaches back that far, else one
+        DB read shared by every reader asking for the same position at the same time."""
+        recent = self.recent
+        if recent and recent[0].seq <= after + 1 <= recent[-1].seq + 1:
+            return [item for item in recent if item.seq > after]
+        future = self.inflight.get(after)
+        if future is None:
+            future = self.inflight[after] = asyncio.ensure_future(self.fetch(after))
+            future.add_done_callback(lambda _f: self.inflight.pop(after, None))
+        items = await asyncio.shield(future)
+        complete = items and len(items) < PAGE and (self.last is None or items[-1].seq >= self.last)
+        if complete and (not recent or recent[-1].seq < items[-1].seq):
+            self._remember(items)
+        return items
+
+    async def has_finished(self, finished: Finished) -> bool:
+        """`finished()` asked once per FINISHED_TTL for all the readers of this feed."""
+        now = time.monotonic()
+        if self.finished_answer is None or now - self.finished_answer[0] > self.FINISHED_TTL:
+            self.finished_answer = (now, asyncio.ensure_future(finished()))
+        return await asyncio.shield(self.finished_answer[1])
+
+    def _remember(self, items: list[StreamItem]) -> None:
+        if self.recent and items[0].seq != self.recent[-1].seq + 1:
+            if items[0].seq <= self.recent[-1].seq:
+                items = [item for item in items if item.seq > self.recent[-1].seq]
+                if not items:
+                    return
+            else:
+                self.recent.clear()  # not contiguous: start over from these
+        self.recent.extend(items)
 
     async def start(self) -> None:
         layer = get_channel_layer()
@@ -160,6 +199,7 @@ class Feed:
             if not items:
                 return
         self.last = items[-1].seq
+        self._remember(items)
         self._push(Wake(seq=self.last, items=items))
 
     def _push(self, wake: Wake) -> None:
@@ -224,11 +264,12 @@ async def follow_batches(*, group: str, after: int, fetch: Fetch,
     The reader replays the rows after `after` itself, then takes the items its process's feed
     hands out; it reads the rows again only after a gap or READER_IDLE_SECONDS of silence."""
     feed, queue = await hub().subscribe(group, fetch)
+    check_finished = True  # on start and after silence; a gap alone does not mean the run ended
     try:
         while True:
-            # Catch up from the rows (on start, after a gap, or when idle).
+            # Catch up from the feed's recent items or the rows (on start, after a gap, or when idle).
             while True:
-                items = await fetch(after)
+                items = await feed.read_after(after)
                 if not items:
                     break
                 batch = _until_terminal(items)
@@ -238,17 +279,19 @@ async def follow_batches(*, group: str, after: int, fetch: Fetch,
                     return
                 if len(items) < PAGE:
                     break
-            if finished is not None and await finished():
+            if finished is not None and check_finished and await feed.has_finished(finished):
                 # Re-read once: the terminal row may have landed between fetch and check.
                 tail = await fetch(after)
                 if tail:
                     yield _until_terminal(tail)
                 return
+            check_finished = False
             feed.position(after)
             yield []
             while True:
                 wake = await wait_wake(queue, min(READER_IDLE_SECONDS, settings.TAKOS_SSE_HEARTBEAT_SECONDS))
                 if wake is None:
+                    check_finished = True
                     break  # silence: re-read the rows (and let the writer send a heartbeat)
                 if wake.seq <= after:
                     continue  # stale
@@ -259,11 +302,11 @@ async def follow_batches(*, group: str, after: int, fetch: Fetch,
                 # Wake-ups already queued behind this one join the same write.
                 while not queue.empty() and not batch[-1].terminal:
                     more = queue.get_nowait()
-                    extra = [item for item in more.items if item.seq > batch[-1].seq] if more.items else []
                     if more.seq <= batch[-1].seq:
                         continue
+                    extra = [item for item in more.items if item.seq > batch[-1].seq] if more.items else []
                     if not extra or extra[0].seq != batch[-1].seq + 1:
-                        break  # the rest comes from the rows after this write
+                        break  # the rest comes from the catch-up after this write
                     batch = batch + _until_terminal(extra)
                 after = batch[-1].seq
                 yield batch
