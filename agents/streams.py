@@ -68,8 +68,11 @@ class Wake:
     items: list[StreamItem] | None
 
 
-READER_IDLE_SECONDS = 5.0  # a reader hearing nothing for this long re-reads the rows itself
+READER_IDLE_SECONDS = 5.0  # how often the feed tells its readers to re-check what they may have missed
 PAGE = 200  # a fetch that returns at least this many items may have left more behind
+
+
+TICK = Wake(seq=-1, items=None)
 
 
 class Feed:
@@ -138,6 +141,15 @@ class Feed:
             await layer.group_add(self.group, self.channel)
             self.tasks.append(asyncio.create_task(self._receive(layer)))
         self.tasks.append(asyncio.create_task(self._pump()))
+        self.tasks.append(asyncio.create_task(self._tick()))
+
+    async def _tick(self) -> None:
+        """One timer for all readers (not one per reader per wait): every interval each reader is
+        told to re-check (read what it may have missed, send a heartbeat if it has been silent)."""
+        interval = min(READER_IDLE_SECONDS, settings.TAKOS_SSE_HEARTBEAT_SECONDS)
+        while True:
+            await asyncio.sleep(interval)
+            self._push(TICK)
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -246,13 +258,10 @@ def hub() -> Hub:
     return current
 
 
-async def wait_wake(queue: asyncio.Queue[Wake], timeout: float) -> Wake | None:
-    if not queue.empty():  # the common case under load: no timer, no task
-        return queue.get_nowait()
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):  # cheaper than wait_for: no extra task per wait
-            return await queue.get()
-    return None
+async def wait_wake(queue: asyncio.Queue[Wake]) -> Wake | None:
+    """The next wake-up, or None for the feed's periodic tick (time to re-check)."""
+    wake = queue.get_nowait() if not queue.empty() else await queue.get()
+    return None if wake is TICK else wake
 
 
 async def follow_batches(*, group: str, after: int, fetch: Fetch,
@@ -289,10 +298,10 @@ async def follow_batches(*, group: str, after: int, fetch: Fetch,
             feed.position(after)
             yield []
             while True:
-                wake = await wait_wake(queue, min(READER_IDLE_SECONDS, settings.TAKOS_SSE_HEARTBEAT_SECONDS))
+                wake = await wait_wake(queue)
                 if wake is None:
                     check_finished = True
-                    break  # silence: re-read the rows (and let the writer send a heartbeat)
+                    break  # the feed's tick: re-read what may be missing (and let the writer send a heartbeat)
                 if wake.seq <= after:
                     continue  # stale
                 fresh = [item for item in wake.items if item.seq > after] if wake.items else []

@@ -63,12 +63,34 @@ async def authenticate(scope: dict[str, Any]) -> tuple[Any, Any]:
         if not grants(getattr(auth, "scopes", "*"), "threads:read"):
             return None, error_response(403, "The token lacks the 'threads:read' scope.")
         return user, None
-    user = scope.get("user")  # resolved from the session cookie by Channels' AuthMiddleware
+    user = await sync_to_async(session_user, thread_sensitive=False)(headers.get(b"cookie", b""))
     if user is None or not user.is_authenticated:
         response = error_response(401, "Authentication required.")
         response["WWW-Authenticate"] = 'Bearer realm="takos"'
         return None, response
     return user, None
+
+
+def session_user(cookie_header: bytes) -> Any:
+    """The console session's user (Django's own session and hash checks), or None. Done here once
+    per stream rather than by Channels' session middleware, which wraps every `send` of the stream."""
+    from http.cookies import SimpleCookie
+    from importlib import import_module
+    from types import SimpleNamespace
+
+    from django.conf import settings
+    from django.contrib.auth import get_user
+
+    cookies = SimpleCookie()
+    try:
+        cookies.load(cookie_header.decode("latin-1"))
+    except Exception:
+        return None
+    morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+    if morsel is None or not morsel.value:
+        return None
+    session = import_module(settings.SESSION_ENGINE).SessionStore(morsel.value)
+    return get_user(SimpleNamespace(session=session))
 
 
 def last_event_id(scope: dict[str, Any]) -> int:
@@ -120,17 +142,13 @@ async def _cancel_on_disconnect(receive: Any, writer: asyncio.Task[Any] | None) 
 
 
 class RunStreamRouter:
-    """Sends run stream requests to `run_sse_app` (with the console session resolved by
-    Channels' cookie, session and auth middleware); everything else to `inner` (Django)."""
+    """Sends run stream requests to `run_sse_app`; everything else to `inner` (Django)."""
 
     def __init__(self, inner: Any) -> None:
-        from channels.auth import AuthMiddlewareStack
-
         self.inner = inner
-        self.stream = AuthMiddlewareStack(run_sse_app)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if match(scope) is not None:
-            await self.stream(scope, receive, send)
+            await run_sse_app(scope, receive, send)
         else:
             await self.inner(scope, receive, send)
