@@ -25,7 +25,8 @@ def cli(url: str, token: str, *args: str, timeout: float = 90) -> subprocess.Com
                           timeout=timeout)
 
 class CuttingProxy:
-    """Forwards 127.0.0.1:<port> to the server; the first SSE response is cut after `cut_after` bytes."""
+    """Forwards 127.0.0.1:<port> to the server; the first stream response (GET .../sse or
+    POST .../runs/stream) is cut after `cut_after` bytes."""
 
     def __init__(self, upstream: str, cut_after: int):
         parts = urlsplit(upstream)
@@ -50,7 +51,8 @@ class CuttingProxy:
         upstream = socket.create_connection(self.upstream)
         request = client.recv(65536)
         upstream.sendall(request)
-        cut = b"/sse" in request.split(b"\r\n", 1)[0] and self.cuts == 0
+        line = request.split(b"\r\n", 1)[0]
+        cut = (b"/sse" in line or b"/runs/stream" in line) and self.cuts == 0
         if cut:
             self.cuts += 1
 
@@ -119,3 +121,25 @@ def test_follow_resumes_after_a_dropped_connection(takos_server, token):
     assert "connection lost" in followed.stderr and "resuming after event" in followed.stderr
     final = wait_status(api, run["id"], {"completed"})
     assert followed.stdout == final["output"]  # every delta exactly once, in order
+
+
+def test_start_follow_creates_and_streams_in_one_request_and_resumes(takos_server, token):
+    """`runs start --follow` uses POST .../runs/stream; a cut stream resumes with Last-Event-ID."""
+    import httpx
+
+    api = httpx.Client(base_url=takos_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=20)
+    thread_id = api.post("/api/spaces/me/threads", json={"title": "start-follow"}).json()["thread"]["id"]
+    proxy = CuttingProxy(takos_server.url, cut_after=1500)
+    try:
+        started = cli(proxy.url, token, "runs", "start", thread_id, "/slow 2", "--follow")
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    assert started.returncode == 0, started.stderr
+    assert "connection lost" in started.stderr and "resuming after event" in started.stderr
+    runs = api.get(f"/api/threads/{thread_id}/runs").json()["runs"]
+    assert len(runs) == 1 and runs[0]["status"] == "completed"
+    assert started.stdout == runs[0]["output"]  # every delta exactly once, in order
+    stranger = user_api(takos_server.url, "clistranger").headers["Authorization"].split()[1]
+    refused = cli(takos_server.url, stranger, "runs", "start", thread_id, "hi", "--follow")
+    assert refused.returncode != 0 and "not found" in refused.stderr.lower()

@@ -84,14 +84,49 @@ def _start(args: argparse.Namespace, api: ApiClient) -> int:
         body["input"] = {"message": " ".join(args.message)}
     if args.model:
         body["model"] = args.model
-    data = api.post(f"/api/threads/{args.thread}/runs", body)
-    run = data["run"]
     if not args.follow:
+        data = api.post(f"/api/threads/{args.thread}/runs", body)
+        run = data["run"]
         emit(data, args.json, message=f"Run {run['id']} is {run['status']}")
         return 0
-    if not args.json:
-        print(f"[run {run['id']} {run['status']}]", file=sys.stderr)
-    return follow(api, run["id"], as_json=args.json)
+    return start_and_follow(api, args.thread, body, as_json=args.json)
+
+
+def start_and_follow(api: ApiClient, thread_id: str, body: dict[str, Any], *, as_json: bool) -> int:
+    """Create the run and read its events in one request (`POST .../runs/stream`): the first event
+    arrives without a second round trip. A dropped connection resumes with `follow`."""
+    run_id: str | None = None
+    last_event_id = 0
+    try:
+        with api.http.stream("POST", f"/api/threads/{thread_id}/runs/stream", json=body,
+                             headers={"Accept": "text/event-stream"},
+                             timeout=httpx.Timeout(60, connect=10)) as response:
+            if response.is_error:
+                response.read()
+                try:
+                    message = response.json()["error"]["message"]
+                except (ValueError, KeyError, TypeError):
+                    message = f"{response.status_code} {response.reason_phrase}"
+                raise CliError(message, status=response.status_code)
+            for event_id, event, data in parse_sse(response.iter_lines()):
+                if event == "metadata":
+                    run_id = data["run_id"]
+                    if not as_json:
+                        print(f"[run {run_id} {data['run']['status']}]", file=sys.stderr)
+                    continue
+                if event_id is not None:
+                    last_event_id = event_id
+                _print_event(event, data, as_json=as_json)
+                if event in TERMINAL:
+                    return 0 if event == "completed" else 1
+    except httpx.HTTPError as exc:
+        if run_id is None:
+            raise CliError(f"could not start the run: {type(exc).__name__}") from exc
+        print(f"\n[takos] connection lost ({type(exc).__name__}); resuming after event {last_event_id}",
+              file=sys.stderr)
+    if run_id is None:
+        raise CliError("the server closed the stream before the run was created")
+    return follow(api, run_id, as_json=as_json, last_event_id=last_event_id)
 
 
 def _follow(args: argparse.Namespace, api: ApiClient) -> int:
