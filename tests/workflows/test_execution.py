@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.workflows.conftest import commit, job_log
+from tests.workflows.conftest import job_log as shared_job_log
 from workflows import services
 from workflows.models import Workflow, WorkflowArtifact, WorkflowJob, WorkflowRun
 
@@ -418,6 +419,22 @@ def test_logs_are_readable_while_the_step_still_runs(repo, owner):
     thread = threading.Thread(target=execute_job, args=(job.id,))
     thread.start()
     deadline = time.monotonic() + 20
+
+    def job_log(job):  # type: ignore[no-untyped-def]
+        # The test database is SQLite in memory with a shared cache, where a reader meeting the
+        # executor thread's write lock fails at once ("table is locked"; busy_timeout does not
+        # apply to shared-cache locks). Files in WAL mode, as in production, never refuse a reader.
+        from django.db import OperationalError
+
+        for _ in range(50):
+            try:
+                return shared_job_log(job)
+            except OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                time.sleep(0.02)
+        return shared_job_log(job)
+
     while "\ntick one\n" not in job_log(job) and time.monotonic() < deadline:
         time.sleep(0.02)
     seen_one = time.monotonic()
