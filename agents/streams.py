@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -75,6 +75,24 @@ PAGE = 200  # a fetch that returns at least this many items may have left more b
 TICK = Wake(seq=-1, items=None)
 
 
+class DirectSink(Protocol):
+    def write_now(self, chunk: bytes) -> bool:
+        """Write without waiting, or return False (nothing written) if the transport would wait."""
+
+
+@dataclass(eq=False)
+class DirectWriter:
+    after: int
+    sink: DirectSink
+    wakeup: asyncio.Future[str]
+    feed: Any = None
+
+    def leave(self, reason: str) -> None:
+        self.feed.direct.discard(self)
+        if not self.wakeup.done():
+            self.wakeup.set_result(reason)
+
+
 class Feed:
     """One stream group's fan-out in one process: a single channel-layer subscription and a
     single DB reader for every local client of the group.
@@ -100,6 +118,7 @@ class Feed:
         self.recent: deque[StreamItem] = deque(maxlen=self.RECENT)  # contiguous, newest last
         self.inflight: dict[int, asyncio.Future[list[StreamItem]]] = {}
         self.finished_answer: tuple[float, asyncio.Future[bool]] | None = None
+        self.direct: set[DirectWriter] = set()  # caught-up readers the feed writes to itself
 
     async def read_after(self, after: int) -> list[StreamItem]:
         """The stored items after `after`: from `recent` when it reaches back that far, else one
@@ -218,6 +237,37 @@ class Feed:
         for queue in self.readers:
             if not queue.full():  # a reader that stopped reading re-reads the rows when it wakes
                 queue.put_nowait(wake)
+        if self.direct:
+            self._write_direct(wake)
+
+    def _write_direct(self, wake: Wake) -> None:
+        """Write the wake-up's frames straight to every caught-up direct reader: no task wakes per
+        client. A reader that would need anything else (a gap, a tick, its end) is handed back."""
+        items = wake.items
+        if not items:
+            for writer in list(self.direct):
+                writer.leave("tick" if wake is TICK else "gap")
+            return
+        shared: bytes | None = None  # the frames of the whole wake-up, joined once
+        for writer in list(self.direct):
+            if wake.seq <= writer.after:
+                continue
+            batch = items if items[0].seq == writer.after + 1 else [i for i in items if i.seq > writer.after]
+            if not batch or batch[0].seq != writer.after + 1:
+                writer.leave("gap")
+                continue
+            batch = _until_terminal(batch)
+            if batch is items:
+                shared = shared or b"".join(item.frame() for item in items)
+                chunk = shared
+            else:
+                chunk = b"".join(item.frame() for item in batch)
+            if not writer.sink.write_now(chunk):
+                writer.leave("gap")  # the server wanted to wait (back-pressure): the reader resends
+                continue
+            writer.after = batch[-1].seq
+            if batch[-1].terminal:
+                writer.leave("end")
 
 
 class Hub:
@@ -241,7 +291,7 @@ class Hub:
     async def unsubscribe(self, feed: Feed, queue: asyncio.Queue[Wake]) -> None:
         async with self.lock:
             feed.readers.discard(queue)
-            if feed.readers or self.feeds.get(feed.group) is not feed:
+            if feed.readers or feed.direct or self.feeds.get(feed.group) is not feed:
                 return
             del self.feeds[feed.group]
         await feed.stop()
@@ -264,8 +314,8 @@ async def wait_wake(queue: asyncio.Queue[Wake]) -> Wake | None:
     return None if wake is TICK else wake
 
 
-async def follow_batches(*, group: str, after: int, fetch: Fetch,
-                         finished: Finished | None) -> AsyncIterator[list[StreamItem]]:
+async def follow_batches(*, group: str, after: int, fetch: Fetch, finished: Finished | None,
+                         direct: DirectSink | None = None) -> AsyncIterator[list[StreamItem]]:
     """Yield the items after `after` in batches (an empty batch = time for a heartbeat check); stop
     after a terminal item or when `finished()` says no more items will come. A batch is what one
     read or one wake-up brought, so a writer sends it to the client in one write.
@@ -297,6 +347,23 @@ async def follow_batches(*, group: str, after: int, fetch: Fetch,
             check_finished = False
             feed.position(after)
             yield []
+            if direct is not None and queue.empty():
+                # Caught up: from here the feed writes this client's frames itself, until it hands
+                # the reader back (a gap, a tick for re-checks and heartbeats, or the terminal event).
+                writer = DirectWriter(after=after, sink=direct, wakeup=asyncio.get_running_loop().create_future(),
+                                      feed=feed)
+                feed.readers.discard(queue)
+                feed.direct.add(writer)
+                try:
+                    reason = await writer.wakeup
+                finally:
+                    writer.leave("closed")
+                    feed.readers.add(queue)
+                after = writer.after
+                if reason == "end":
+                    return
+                check_finished = reason == "tick"
+                continue
             while True:
                 wake = await wait_wake(queue)
                 if wake is None:
@@ -321,6 +388,8 @@ async def follow_batches(*, group: str, after: int, fetch: Fetch,
                 yield batch
                 if batch[-1].terminal:
                     return
+                if direct is not None and queue.empty():
+                    break  # caught up again: back to the feed's direct writes
     finally:
         await hub().unsubscribe(feed, queue)
 

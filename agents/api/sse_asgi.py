@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from agents import selectors
 from agents.api.streams import run_stream
-from agents.streams import sse_body
 from takos.api.errors import ApiError, error_response
 
 PATH = re.compile(r"^/api/runs/([A-Za-z0-9_-]{1,64})/sse/?$")
@@ -118,9 +119,14 @@ async def run_sse_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     writer = asyncio.current_task()
     watcher = asyncio.create_task(_cancel_on_disconnect(receive, writer))
+    sink = Sink(send)
     try:
-        async for chunk in sse_body(run_stream(run_id, last_event_id(scope), batches=True)):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await sink.write(b"retry: 1000\n: connected\n\n")
+        async for batch in run_stream(run_id, last_event_id(scope), batches=True, direct=sink):
+            if batch:
+                await sink.write(batch[0].frame() if len(batch) == 1 else b"".join(i.frame() for i in batch))
+            elif time.monotonic() - sink.last_write >= settings.TAKOS_SSE_HEARTBEAT_SECONDS:
+                await sink.write(b": heartbeat\n\n")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
         if watcher.done():
@@ -130,6 +136,32 @@ async def run_sse_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+
+
+class Sink:
+    """The client's side of the stream: awaited writes from its own task, and `write_now` for
+    the feed, which writes frames of caught-up clients itself (agents/streams.DirectWriter)."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.last_write = time.monotonic()
+
+    async def write(self, chunk: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        self.last_write = time.monotonic()
+
+    def write_now(self, chunk: bytes) -> bool:
+        # Drive the server's `send` without a task. Daphne's never waits; servers that do wait
+        # (uvicorn, under back-pressure) wait before writing, so closing the coroutine there
+        # drops nothing: the client's own task resends from its last event after a catch-up.
+        step = self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        try:
+            step.send(None)
+        except StopIteration:
+            self.last_write = time.monotonic()
+            return True
+        step.close()
+        return False
 
 
 async def _cancel_on_disconnect(receive: Any, writer: asyncio.Task[Any] | None) -> None:

@@ -22,7 +22,7 @@ def _item(event: RunEvent) -> StreamItem:
     return StreamItem(seq=event.seq, type=event.type, data=event.data, terminal=event.type in events.TERMINAL_TYPES)
 
 
-def run_stream(run_id: str, after: int, *, batches: bool = False) -> Any:
+def run_stream(run_id: str, after: int, *, batches: bool = False, direct: Any = None) -> Any:
     # Readers query outside Django's single sync thread, so many streams never queue behind views.
     @sync_to_async(thread_sensitive=False)
     def fetch(after_seq: int) -> list[StreamItem]:
@@ -33,6 +33,9 @@ def run_stream(run_id: str, after: int, *, batches: bool = False) -> Any:
         status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
         return status is None or status in Run.TERMINAL
 
+    if direct is not None:
+        return follow_batches(group=events.run_group(run_id), after=after, fetch=fetch, finished=finished,
+                              direct=direct)
     return (follow_batches if batches else follow)(group=events.run_group(run_id), after=after, fetch=fetch,
                                                    finished=finished)
 

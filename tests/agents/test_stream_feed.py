@@ -97,3 +97,77 @@ async def _scenario() -> None:
     assert late == list(range(1, 9))
     assert all(g == list(range(1, 9)) for g in got), got[:3]
     assert group not in hub().feeds  # the last reader's exit closed the feed
+
+
+class CollectingSink:
+    """A client the feed writes to directly; `refuse` simulates a server that would have to wait."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.refuse = 0
+
+    def write_now(self, chunk: bytes) -> bool:
+        if self.refuse:
+            self.refuse -= 1
+            return False
+        self.chunks.append(chunk)
+        return True
+
+    def ids(self) -> list[int]:
+        """The event ids in the order the client received them."""
+        import re
+
+        return [int(m) for chunk in self.chunks for m in re.findall(rb"^id: (\d+)$", chunk, re.M)]
+
+
+def test_direct_readers_get_every_item_once_through_gaps_ticks_and_back_pressure(settings) -> None:
+    settings.TAKOS_STREAM_POLL_SECONDS = 30
+    settings.TAKOS_SSE_HEARTBEAT_SECONDS = 0.2  # the feed's tick hands readers back every 0.2 s
+    asyncio.run(_direct_scenario())
+
+
+async def _direct_scenario() -> None:
+    from agents.streams import Wake
+
+    group = f"run.test-{uuid.uuid4().hex[:10]}"
+    rows: list[StreamItem] = []
+
+    async def fetch(after: int) -> list[StreamItem]:
+        return [StreamItem(r.seq, r.type, r.data, r.terminal) for r in rows if r.seq > after]
+
+    def add(seq: int, *, terminal: bool = False) -> dict:
+        item = StreamItem(seq, "completed" if terminal else "message", {"n": seq}, terminal)
+        rows.append(item)
+        return {"seq": seq, "type": item.type, "data": item.data, "terminal": terminal}
+
+    sinks = [CollectingSink() for _ in range(10)]
+    yielded: list[list[list[int]]] = [[] for _ in sinks]  # what the readers' own tasks wrote
+
+    async def reader(index: int) -> None:
+        async for batch in follow_batches(group=group, after=0, fetch=fetch, finished=None, direct=sinks[index]):
+            if batch:  # the reader's own writes go to the same client, in order with the feed's
+                sinks[index].chunks.append(b"".join(item.frame() for item in batch))
+                yielded[index].append([item.seq for item in batch])
+
+    layer = get_channel_layer()
+    add(1)
+    tasks = [asyncio.create_task(reader(i)) for i in range(len(sinks))]
+    for _ in range(200):
+        feed = hub().feeds.get(group)
+        if feed is not None and len(feed.direct) == len(sinks):
+            break
+        await asyncio.sleep(0.01)
+    assert len(hub().feeds[group].direct) == len(sinks)  # caught up: the feed writes for them
+    await layer.group_send(group, {"type": "stream.wake", "seq": 2, "items": [add(2)]})
+    sinks[0].refuse = 1  # back-pressure on one client: it must get 3 from its own catch-up
+    await layer.group_send(group, {"type": "stream.wake", "seq": 3, "items": [add(3)]})
+    add(4)  # a lost wake-up: the next one is a gap for everyone
+    await layer.group_send(group, {"type": "stream.wake", "seq": 5, "items": [add(5)]})
+    await asyncio.sleep(0.5)  # a tick or two hands every reader back and forth
+    hub().feeds[group]._push(Wake(seq=6, items=[StreamItem(**add(6))]))
+    await layer.group_send(group, {"type": "stream.wake", "seq": 7, "items": [add(7, terminal=True)]})
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    for sink in sinks:
+        assert sink.ids() == list(range(1, 8)), sink.chunks  # each item once, in order, none missing
+    assert len(sinks[1].chunks) > len(yielded[1])  # some of them the feed wrote directly
+    assert group not in hub().feeds
