@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
@@ -51,15 +50,15 @@ Finished = Callable[[], Awaitable[bool]]
 
 
 def parse_last_event_id(request: HttpRequest) -> int:
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
+    return parse_seq(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
+
+
+def parse_seq(raw: str | None) -> int:
+    """A client-sent event id (Last-Event-ID); anything that is not a number means "from the start"."""
     try:
-        return max(0, int(raw))
+        return max(0, int(raw or "0"))
     except ValueError:
         return 0
-
-
-def frame(item: StreamItem) -> str:
-    return item.frame().decode()
 
 
 @dataclass
@@ -432,18 +431,11 @@ def sse_response(source: AsyncIterator[list[StreamItem]], *, preamble: str = "",
 
 async def authenticate(request: HttpRequest, *, scope: str | None) -> tuple[Any, Any]:
     """(user, error_response): Bearer token (PAT/OAuth) or the console session."""
-    from auth_app.authentication import resolve_token
-    from takos.api.scopes import grants
+    from auth_app.authentication import bearer_user
 
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        found = await sync_to_async(resolve_token, thread_sensitive=False)(header.split(None, 1)[1].strip())
-        if found is None:
-            return None, error_response(401, "The token is invalid, expired or revoked.")
-        user, auth = found
-        if scope and not grants(getattr(auth, "scopes", "*"), scope):
-            return None, error_response(403, f"The token lacks the '{scope}' scope.")
-        return user, None
+    bearer = await bearer_user(request.headers.get("Authorization", ""), scope)
+    if bearer is not None:
+        return bearer
     user = await request.auser()
     if not user.is_authenticated:
         return None, error_response(401, "Authentication required.")

@@ -95,6 +95,25 @@ def resolve_token(token: str) -> tuple[Any, TokenAuth] | None:
     return None
 
 
+async def bearer_user(header: str, scope: str | None) -> tuple[Any, Any] | None:
+    """For async endpoints outside DRF (streams): None when `header` is not a bearer token, else
+    (user, None) or (None, error response with the envelope: 401 invalid token, 403 missing scope)."""
+    from asgiref.sync import sync_to_async
+
+    from takos.api.errors import error_response
+    from takos.api.scopes import grants
+
+    if not header.lower().startswith("bearer "):
+        return None
+    found = await sync_to_async(resolve_token, thread_sensitive=False)(header.split(None, 1)[1].strip())
+    if found is None:
+        return None, error_response(401, "The token is invalid, expired or revoked.")
+    user, auth = found
+    if scope and not grants(getattr(auth, "scopes", "*"), scope):
+        return None, error_response(403, f"The token lacks the '{scope}' scope.")
+    return user, None
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 

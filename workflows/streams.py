@@ -40,18 +40,11 @@ _PLAIN = bytes(range(0x20, 0x7F)) + b"\n\t"
 
 async def authenticate(request: HttpRequest) -> tuple[Any, HttpResponse | None]:
     """(user or AnonymousUser, error): Bearer token, the console session, or anonymous (public repos)."""
-    from auth_app.authentication import resolve_token
-    from takos.api.scopes import grants
+    from auth_app.authentication import bearer_user
 
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        found = await sync_to_async(resolve_token)(header.split(None, 1)[1].strip())
-        if found is None:
-            return None, error_response(401, "The token is invalid, expired or revoked.")
-        user, auth = found
-        if not grants(getattr(auth, "scopes", "*"), "repos:read"):
-            return None, error_response(403, "The token lacks the 'repos:read' scope.")
-        return user, None
+    bearer = await bearer_user(request.headers.get("Authorization", ""), "repos:read")
+    if bearer is not None:
+        return bearer
     return await request.auser(), None
 
 

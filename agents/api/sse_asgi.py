@@ -23,6 +23,7 @@ from django.conf import settings
 
 from agents import selectors
 from agents.api.streams import run_stream
+from agents.streams import parse_seq
 from takos.api.errors import ApiError, error_response
 
 PATH = re.compile(r"^/api/runs/([A-Za-z0-9_-]{1,64})/sse/?$")
@@ -51,19 +52,12 @@ async def send_error(send: Any, response: Any) -> None:
 
 async def authenticate(scope: dict[str, Any]) -> tuple[Any, Any]:
     """(user, error_response): a bearer token (PAT/OAuth, `threads:read`) or the console session."""
-    from auth_app.authentication import resolve_token
-    from takos.api.scopes import grants
+    from auth_app.authentication import bearer_user
 
     headers = dict(scope.get("headers") or [])
-    header = headers.get(b"authorization", b"").decode("latin-1")
-    if header.lower().startswith("bearer "):
-        found = await sync_to_async(resolve_token, thread_sensitive=False)(header.split(None, 1)[1].strip())
-        if found is None:
-            return None, error_response(401, "The token is invalid, expired or revoked.")
-        user, auth = found
-        if not grants(getattr(auth, "scopes", "*"), "threads:read"):
-            return None, error_response(403, "The token lacks the 'threads:read' scope.")
-        return user, None
+    bearer = await bearer_user(headers.get(b"authorization", b"").decode("latin-1"), "threads:read")
+    if bearer is not None:
+        return bearer
     user = await sync_to_async(session_user, thread_sensitive=False)(headers.get(b"cookie", b""))
     if user is None or not user.is_authenticated:
         response = error_response(401, "Authentication required.")
@@ -97,16 +91,11 @@ def session_user(cookie_header: bytes) -> Any:
 def last_event_id(scope: dict[str, Any]) -> int:
     raw = dict(scope.get("headers") or []).get(b"last-event-id", b"").decode("latin-1")
     if not raw:
-        raw = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("last_event_id") or ["0"])[0]
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        return 0
+        raw = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("last_event_id") or [""])[0]
+    return parse_seq(raw)
 
 
-async def run_sse_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    run_id = match(scope)
-    assert run_id is not None
+async def run_sse_app(scope: dict[str, Any], receive: Any, send: Any, run_id: str) -> None:
     user, problem = await authenticate(scope)
     if problem is not None:
         await send_error(send, problem)
@@ -180,7 +169,8 @@ class RunStreamRouter:
         self.inner = inner
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if match(scope) is not None:
-            await run_sse_app(scope, receive, send)
+        run_id = match(scope)
+        if run_id is not None:
+            await run_sse_app(scope, receive, send, run_id)
         else:
             await self.inner(scope, receive, send)

@@ -22,19 +22,25 @@ from takos.cli.sse import parse_sse
 TERMINAL = {"completed", "error", "cancelled", "run.failed"}
 
 
+def raise_for_error(response: httpx.Response) -> None:
+    """A streamed response that failed: the envelope's message as a CliError."""
+    if not response.is_error:
+        return
+    response.read()
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = f"{response.status_code} {response.reason_phrase}"
+    raise CliError(message, status=response.status_code)
+
+
 def iter_sse(api: ApiClient, path: str, last_event_id: int) -> Iterator[tuple[int | None, str, dict[str, Any]]]:
     headers = {"Accept": "text/event-stream"}
     if last_event_id:
         headers["Last-Event-ID"] = str(last_event_id)
     # Heartbeats arrive every 15 s; a minute of silence means the connection is dead.
     with api.http.stream("GET", path, headers=headers, timeout=httpx.Timeout(60, connect=10)) as response:
-        if response.is_error:
-            response.read()
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = f"{response.status_code} {response.reason_phrase}"
-            raise CliError(message, status=response.status_code)
+        raise_for_error(response)
         yield from parse_sse(response.iter_lines())
 
 
@@ -101,13 +107,7 @@ def start_and_follow(api: ApiClient, thread_id: str, body: dict[str, Any], *, as
         with api.http.stream("POST", f"/api/threads/{thread_id}/runs/stream", json=body,
                              headers={"Accept": "text/event-stream"},
                              timeout=httpx.Timeout(60, connect=10)) as response:
-            if response.is_error:
-                response.read()
-                try:
-                    message = response.json()["error"]["message"]
-                except (ValueError, KeyError, TypeError):
-                    message = f"{response.status_code} {response.reason_phrase}"
-                raise CliError(message, status=response.status_code)
+            raise_for_error(response)
             for event_id, event, data in parse_sse(response.iter_lines()):
                 if event == "metadata":
                     run_id = data["run_id"]
