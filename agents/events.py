@@ -7,19 +7,15 @@ poll the DB every TAKOS_STREAM_POLL_SECONDS (the embedded default's "woken by po
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from agents.models import Run, RunEvent
+from takos import layer
 
 logger = logging.getLogger("takos.agents")
 
@@ -35,60 +31,12 @@ def notifications_group(user_id: str) -> str:
     return f"notifications.{user_id}"
 
 
-_wake_loop: asyncio.AbstractEventLoop | None = None
-_wake_loop_pid = 0
-_wake_lock = threading.Lock()
-
-
-def _background_loop() -> asyncio.AbstractEventLoop:
-    """One event loop thread per process for fire-and-forget wake-ups on a network channel layer.
-
-    `async_to_sync` from plain sync code makes a new loop per call, and channels_redis then opens
-    new connections every time (~60 ms per wake here); a long-lived loop keeps its pool."""
-    global _wake_loop, _wake_loop_pid
-    with _wake_lock:
-        if _wake_loop is None or _wake_loop_pid != os.getpid():  # a forked worker needs its own thread
-            _wake_loop = asyncio.new_event_loop()
-            _wake_loop_pid = os.getpid()
-            threading.Thread(target=_wake_loop.run_forever, name="takos-stream-wake", daemon=True).start()
-        return _wake_loop
-
-
-_group_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # group -> (lock, [senders using it])
-
-
-async def _send_in_order(layer: Any, group: str, message: dict[str, Any]) -> None:
-    """Wake-ups of one group leave in the order they were written: concurrent `group_send`s can
-    overtake each other in channels_redis, and a reader that sees a gap must read the rows.
-    (Tasks start in submission order and asyncio locks are FIFO, so the lock keeps that order.)"""
-    lock, users = _group_locks.setdefault(group, (asyncio.Lock(), [0]))
-    users[0] += 1
-    try:
-        async with lock:
-            await layer.group_send(group, message)
-    finally:
-        users[0] -= 1
-        if not users[0]:
-            del _group_locks[group]
-
-
-def _log_failure(future: Any) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.warning("channel layer wake-up failed", exc_info=future.exception())
-
-
 INLINE_LIMIT = 32 * 1024
-_pending: list[Any] = []  # recent fire-and-forget wake-ups (futures on the background loop)
 
 
 def flush_wakes(timeout: float = 0.2) -> None:
-    """Wait (briefly) until the wake-ups sent so far have left, e.g. before a CPU-heavy step
-    (booting an executor) that would otherwise delay them behind it on a busy machine."""
-    import concurrent.futures
-
-    futures, _pending[:] = list(_pending), []
-    if futures:
-        concurrent.futures.wait(futures, timeout=timeout)
+    """Wait (briefly) until the wake-ups sent so far have left (see `takos.layer.flush`)."""
+    layer.flush(timeout)
 
 
 def stream_item(seq: int, type: str, data: dict[str, Any], *, terminal: bool = False) -> dict[str, Any] | None:
@@ -102,23 +50,10 @@ def stream_item(seq: int, type: str, data: dict[str, Any], *, terminal: bool = F
 
 def wake(group: str, seq: int, items: list[dict[str, Any] | None] | None = None) -> None:
     """Best-effort wake-up of stream readers; losing it only costs one poll interval."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
     message: dict[str, Any] = {"type": "stream.wake", "seq": seq}
     if items and all(item is not None for item in items):
         message["items"] = items
-    try:
-        if isinstance(layer, InMemoryChannelLayer):
-            # In-process only: must run on the loop the readers wait on (daphne's, via async_to_sync).
-            async_to_sync(layer.group_send)(group, message)
-        else:
-            future = asyncio.run_coroutine_threadsafe(_send_in_order(layer, group, message), _background_loop())
-            future.add_done_callback(_log_failure)
-            _pending.append(future)
-            del _pending[:-64]
-    except Exception:  # a broken Redis must not fail the write that already committed
-        logger.warning("channel layer wake-up failed for %s", group, exc_info=True)
+    layer.group_send(group, message)
 
 
 def emit(*, run_id: str, type: str, data: dict[str, Any] | None = None) -> RunEvent:

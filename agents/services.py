@@ -6,6 +6,7 @@ delivered twice, a late executor call or a racing cancel can never move a finish
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -15,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -141,13 +142,15 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
             root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
             status=Run.Status.PENDING if active else Run.Status.QUEUED, last_event_id=1,
         )
+        if run.status == Run.Status.QUEUED:
+            # Registered first, so at commit the task leaves before the `run_status` wake-up: the
+            # worker's start, not the watchers' first frame, is what a run start waits for.
+            transaction.on_commit(lambda: _enqueue(run.id))
         text = payload.get("message") or payload.get("content")
         if isinstance(text, str) and text.strip():
             message_create(thread=thread, role=Message.Role.USER, content=text, author=actor, run=run,
                            thread_locked=True)
         events.emit_known(run_id=run.id, seq=1, type="run_status", data={"status": run.status})
-        if run.status == Run.Status.QUEUED:
-            transaction.on_commit(lambda: _enqueue(run.id))
     return run
 
 
@@ -230,20 +233,35 @@ def run_fail(*, run: Run, error: str, permanent: bool = True, lease: tuple[str, 
 def run_claim(*, run_id: str) -> tuple[str, int] | None:
     """Take the lease of a queued run (compare-and-set); None when someone else has it or it ended."""
     lease_id = uuid.uuid4().hex
-    now = timezone.now()
-    with transaction.atomic():
-        # The same UPDATE reserves the `started` event's sequence number (one round trip less).
-        claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED, service_id__isnull=True).update(
-            status=Run.Status.RUNNING, service_id=lease_id, service_heartbeat=now,
-            started_at=now, lease_version=F("lease_version") + 1, last_event_id=F("last_event_id") + 1,
-        )
-        if not claimed:
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One statement claims the run, reserves the `started` event's sequence number and reads
+        # back what the event needs (RETURNING: SQLite 3.35+, PostgreSQL): the worker's start is
+        # on every run start's critical path.
+        cursor.execute(_claim_sql(), [Run.Status.RUNNING, lease_id, now, now, run_id, Run.Status.QUEUED])
+        row = cursor.fetchone()
+        if row is None:
             return None
-        version, recoveries, seq = Run.objects.filter(pk=run_id).values_list(
-            "lease_version", "recovery_count", "last_event_id").get()
+        version, recoveries, seq = row
         events.emit_known(run_id=run_id, seq=seq, type="started",
                           data={"status": "running", "attempt": recoveries + 1, "lease_version": version})
     return lease_id, version
+
+
+@functools.cache
+def _claim_sql() -> str:
+    meta = Run._meta
+
+    def col(name: str) -> str:
+        return connection.ops.quote_name(meta.get_field(name).column)
+
+    return (
+        f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {col('status')} = %s, {col('service_id')} = %s, "
+        f"{col('service_heartbeat')} = %s, {col('started_at')} = %s, "
+        f"{col('lease_version')} = {col('lease_version')} + 1, {col('last_event_id')} = {col('last_event_id')} + 1 "
+        f"WHERE {col('id')} = %s AND {col('status')} = %s AND {col('service_id')} IS NULL "
+        f"RETURNING {col('lease_version')}, {col('recovery_count')}, {col('last_event_id')}"
+    )
 
 
 def run_heartbeat(*, run_id: str, lease: tuple[str, int]) -> bool:

@@ -276,10 +276,17 @@ class Hub:
     def __init__(self) -> None:
         self.feeds: dict[str, Feed] = {}
         self.lock = asyncio.Lock()
+        self.anchor = ""
 
     async def subscribe(self, group: str, fetch: Fetch) -> tuple[Feed, asyncio.Queue[Wake]]:
         queue: asyncio.Queue[Wake] = asyncio.Queue(Feed.QUEUE_SIZE)
         async with self.lock:
+            if not self.anchor:
+                # channels_redis' pub/sub reader sleeps 100 ms at a time while its connection has no
+                # subscription: one channel for the process's life keeps it reading, so the first
+                # wake-up of a stream that starts after a quiet spell is not held back.
+                layer = get_channel_layer()
+                self.anchor = await layer.new_channel() if layer is not None else "-"
             feed = self.feeds.get(group)
             if feed is None:
                 feed = self.feeds[group] = Feed(group, fetch)

@@ -65,16 +65,9 @@ def emit(run_id: str, type: str, data: dict[str, Any]) -> WorkflowRunEvent:
 
 
 def _wake(group: str) -> None:
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
+    from takos import layer
 
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, {"type": "wake"})
-    except Exception:  # the DB poll is the safety net
-        logger.debug("wake-up for %s failed", group, exc_info=True)
+    layer.group_send(group, {"type": "wake"})  # best effort: the DB poll is the safety net
 
 
 def job_out(job: WorkflowJob) -> dict[str, Any]:

@@ -54,26 +54,25 @@ async def run_sse(request: HttpRequest, run_id: str) -> HttpResponse:
 
 
 @csrf_exempt  # the DRF view below enforces CSRF for session callers, as every API POST does
-async def thread_runs_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
+def thread_runs_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
     """`POST /api/threads/:threadId/runs/stream`: create a run (same body, checks and errors as
     `POST /api/threads/:threadId/runs`) and stream its events in the same response.
 
     One request instead of POST-then-GET saves a round trip, an authentication and a run lookup
     before the first event, which is what a client that wants to watch the run waits for. The
     first frame is an id-less `metadata` event carrying the run; a client that drops the
-    connection resumes with `GET /api/runs/:id/sse` and its Last-Event-ID."""
+    connection resumes with `GET /api/runs/:id/sse` and its Last-Event-ID.
+
+    A sync view: the run is created on the request's own thread (an async view would hop to the
+    event loop and back to a thread first); the stream itself is an async iterator that Django's
+    ASGI handler drives on the event loop."""
     if request.method != "POST":
         return error_response(405, f"Method {request.method} is not allowed here.")
     from agents.api.views import ThreadRunsView
 
-    def create() -> HttpResponse:
-        request.META["HTTP_ACCEPT"] = "application/json"  # the run and any error are rendered as JSON
-        response = ThreadRunsView.as_view()(request, thread_id=thread_id)
-        response.render()
-        return response
-
-    # thread_sensitive: the same single sync thread Django uses for every sync view.
-    created = await sync_to_async(create, thread_sensitive=True)()
+    request.META["HTTP_ACCEPT"] = "application/json"  # the run and any error are rendered as JSON
+    created = ThreadRunsView.as_view()(request, thread_id=thread_id)
+    created.render()
     if created.status_code != 201:
         return created
     run = created.data["run"]

@@ -263,6 +263,7 @@ def main() -> int:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"run start, POST /runs then GET /runs/:id/sse → 'started': p50 {statistics.median(start):.1f} ms, "
               f"ratio {statistics.median(start) / statistics.median(probe):.2f}")
+        print(f"  POST /runs/stream samples (ms): {sorted(round(x, 1) for x in start_stream)}")
         print(f"run start, POST /runs/stream (one request) → 'started': p50 {statistics.median(start_stream):.1f} ms, "
               f"ratio {statistics.median(start_stream) / statistics.median(probe):.2f} (target ≤ 2)")
         count, seconds, written = throughput(api, thread_id, args.tokens)
