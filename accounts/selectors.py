@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -36,7 +37,17 @@ def space_page(user: User, *, limit: int, offset: int) -> tuple[list[dict[str, A
     window count in the page query cost ten times a separate COUNT on SQLite. Timestamps come back
     as ISO 8601 text (what `datetime.isoformat()` gives for UTC): parsing 40 datetimes per page
     only to format them again was a third of the request.
+
+    On SQLite the page and the total come back as one row (the page as one JSON array built by
+    SQLite): the driver lets go of the GIL for every row it steps through, and under concurrent
+    requests each of those hand-offs cost a thread switch, which made twenty rows cost more
+    than the query.
     """
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(_space_page_json_sql(), [user.pk, user.pk, limit, offset])
+            total, page = cursor.fetchone()
+        return orjson.loads(page), total
     rows = []
     with connection.cursor() as cursor:
         cursor.execute(_space_page_sql(connection.vendor), [user.pk, limit, offset])
@@ -71,6 +82,31 @@ def _space_page_sql(vendor: str) -> str:
         f"ON s.{space.pk.column} = m.{membership.get_field('space').column} "
         f"WHERE m.{membership.get_field('user').column} = %s "
         f"ORDER BY s.{space.get_field('kind').column}, s.{space.get_field('slug').column} LIMIT %s OFFSET %s"
+    )
+
+
+@functools.cache
+def _space_page_json_sql() -> str:
+    """SQLite: (total, JSON array of the page's rows), each row shaped as `space_row_out` gives it."""
+    space, membership = Space._meta, Membership._meta
+    user_col = membership.get_field("user").column
+
+    def value(name: str) -> str:
+        col = f"p.{name}"
+        if name in ("created_at", "updated_at"):  # Django's stored text 'YYYY-MM-DD HH:MM:SS[.ffffff]', UTC
+            return f"substr({col}, 1, 10) || 'T' || substr({col}, 12) || '+00:00'"
+        return f"NULLIF({col}, '')" if name == "picture" else col
+
+    columns = ", ".join(f"s.{space.get_field(name).column} AS {name}" for name in SPACE_FIELDS)
+    pairs = ", ".join(f"'{name}', {value(name)}" for name in SPACE_FIELDS)
+    return (
+        f"SELECT (SELECT COUNT(*) FROM {membership.db_table} WHERE {user_col} = %s), "
+        f"json_group_array(json_object({pairs}, 'member_role', p.member_role)) FROM ("
+        f"SELECT {columns}, m.{membership.get_field('role').column} AS member_role "
+        f"FROM {membership.db_table} m JOIN {space.db_table} s "
+        f"ON s.{space.pk.column} = m.{membership.get_field('space').column} "
+        f"WHERE m.{user_col} = %s "
+        f"ORDER BY s.{space.get_field('kind').column}, s.{space.get_field('slug').column} LIMIT %s OFFSET %s) p"
     )
 
 

@@ -44,6 +44,9 @@ def test_pagination_is_capped_and_validated(alice_api, alice):
     full = alice_api.get("/api/spaces?limit=6").json()
     assert full["spaces"][0]["slug"] == "alice" and full["spaces"][0]["member_role"] == "owner"
     assert full["spaces"][0]["created_at"].endswith("+00:00") and full["has_more"] is False
+    # SQLite builds the page as one JSON array: its rows must keep the query's order.
+    assert [(s["kind"], s["slug"]) for s in full["spaces"]] == sorted((s["kind"], s["slug"]) for s in full["spaces"])
+    assert [s["id"] for s in page["spaces"]] == [s["id"] for s in full["spaces"][1:3]]
     response = alice_api.get("/api/spaces?limit=abc")
     assert response.status_code == 400 and "limit" in response.json()["error"]["details"]["fields"]
 
