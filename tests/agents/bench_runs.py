@@ -75,6 +75,18 @@ def probe_roundtrip(data_dir: Path, samples: int) -> list[float]:
     return out
 
 
+def wait_torn_down(run_id: str, timeout: float = 5) -> None:
+    """Until the run's task has stopped its executor and revoked its token: the next sample starts on
+    an idle worker, as the Celery reference does, not while the last run's teardown writes."""
+    from hosts.models import ProxyToken
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not ProxyToken.objects.filter(owner=f"run:{run_id}", revoked_at__isnull=True).exists():
+            return
+        time.sleep(0.01)
+
+
 def run_start_latency(api: httpx.Client, thread_id: str, samples: int) -> list[float]:
     out = []
     for _ in range(samples):
@@ -84,7 +96,8 @@ def run_start_latency(api: httpx.Client, thread_id: str, samples: int) -> list[f
             if item.event == "started":
                 out.append((time.perf_counter() - start) * 1000)
                 break
-        read_until_terminal(api, run["id"])  # let it finish so the next run starts on an idle worker
+        read_until_terminal(api, run["id"])
+        wait_torn_down(run["id"])
     return out
 
 
@@ -107,6 +120,7 @@ def run_start_latency_stream(api: httpx.Client, thread_id: str, samples: int) ->
                     break
         assert run_id is not None
         read_until_terminal(api, run_id)
+        wait_torn_down(run_id)
     return out
 
 
