@@ -10,12 +10,19 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "takos.settings")
 
+import sys
+
 import django
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 django.setup(set_prefix=False)
+
+if "daphne.server" in sys.modules and os.environ.get("TAKOS_WRITE_THROUGH", "1") == "1":
+    from takos import twisted_writes
+
+    twisted_writes.install()  # see the module: one send per write instead of a selector round trip
 
 from takos.asgi_handler import OneHopASGIHandler  # noqa: E402
 

@@ -219,8 +219,9 @@ async def fan_out(base: str, token: str, thread_id: str, clients: int, web_pid: 
         path = f"/api/runs/{run['id']}/sse"
         tasks = [asyncio.create_task(raw_sse(url.hostname, url.port, path, token, recorder(i), on_connect))
                  for i in range(clients)]
+        began = time.perf_counter()
         await asyncio.wait_for(ready.wait(), 240)
-        print(f"all {clients} SSE clients connected", flush=True)
+        print(f"all {clients} SSE clients connected in {time.perf_counter() - began:.2f} s", flush=True)
         during = rss_kb(web_pid) if web_pid else 0
         connected_at = time.time()
         web_cpu = cpu_seconds(web_pid) if web_pid else 0.0
