@@ -24,7 +24,8 @@ def _containers(run_id: str, *, all: bool = True) -> list:
 
     client = docker.from_env()
     try:
-        return client.containers.list(all=all, filters={"label": f"takos.run={run_id}"})
+        # sparse: no inspect per container, which raced with a container being removed meanwhile.
+        return client.containers.list(all=all, filters={"label": f"takos.run={run_id}"}, sparse=True)
     finally:
         client.close()
 
@@ -64,6 +65,7 @@ def test_a_run_executes_in_a_docker_executor_container(api, thread_id, docker_ta
             break
     # While it streams, the run's executor is a running takos-executor container on the host network.
     [container] = _containers(run["id"], all=False)
+    container.reload()  # the full attributes (the list is sparse)
     image_tags = container.image.tags
     config = container.attrs["HostConfig"]
     assert "takos-executor:latest" in image_tags, image_tags
