@@ -8,8 +8,13 @@ what is counted here); everything else is the real code."""
 from __future__ import annotations
 
 import asyncio
+import os
+import statistics
+import time
 import uuid
+from typing import Any
 
+import pytest
 from channels.layers import get_channel_layer
 
 from agents.streams import StreamItem, follow_batches, hub
@@ -171,3 +176,47 @@ async def _direct_scenario() -> None:
         assert sink.ids() == list(range(1, 8)), sink.chunks  # each item once, in order, none missing
     assert len(sinks[1].chunks) > len(yielded[1])  # some of them the feed wrote directly
     assert group not in hub().feeds
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI): the Redis pub/sub layer")
+def test_a_stream_that_starts_after_a_quiet_spell_is_woken_at_once(settings) -> None:
+    """channels_redis' pub/sub reader sleeps 100 ms at a time while its connection has no
+    subscription; the hub's anchor channel keeps one, so a stream that starts after every other
+    stream of the process ended gets its first wake-up at once."""
+    settings.TAKOS_STREAM_POLL_SECONDS = 30  # wake-ups only
+    delays = asyncio.run(_quiet_spells(trials=6))
+    assert statistics.median(delays) < 0.03, delays
+
+
+async def _quiet_spells(trials: int) -> list[float]:
+    layer = get_channel_layer()
+    delays = []
+    for _ in range(trials):
+        group = f"run.test-{uuid.uuid4().hex[:10]}"
+        rows = [StreamItem(1, "message", {"n": 1})]
+
+        async def fetch(after: int, rows: list[StreamItem] = rows) -> list[StreamItem]:
+            return [item for item in rows if item.seq > after]
+
+        positioned, woken = asyncio.Event(), asyncio.Event()
+
+        async def reader(group: str = group, positioned: asyncio.Event = positioned,
+                         woken: asyncio.Event = woken, fetch: Any = fetch) -> None:
+            async for batch in follow_batches(group=group, after=0, fetch=fetch, finished=None):
+                if not batch:
+                    positioned.set()
+                elif batch[-1].seq == 2:
+                    woken.set()
+                    return
+
+        task = asyncio.create_task(reader())
+        await asyncio.wait_for(positioned.wait(), 10)
+        rows.append(StreamItem(2, "message", {"n": 2}))
+        sent = time.perf_counter()
+        await layer.group_send(group, {"type": "stream.wake", "seq": 2, "items": [
+            {"seq": 2, "type": "message", "data": {"n": 2}, "terminal": False}]})
+        await asyncio.wait_for(woken.wait(), 10)
+        delays.append(time.perf_counter() - sent)
+        await task  # the reader ends, its feed stops: the process has no stream left
+        await asyncio.sleep(0.25)  # a quiet spell
+    return delays
