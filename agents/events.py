@@ -34,11 +34,6 @@ def notifications_group(user_id: str) -> str:
 INLINE_LIMIT = 32 * 1024
 
 
-def flush_wakes(timeout: float = 0.2) -> None:
-    """Wait (briefly) until the wake-ups sent so far have left (see `takos.layer.flush`)."""
-    layer.flush(timeout)
-
-
 def stream_item(seq: int, type: str, data: dict[str, Any], *, terminal: bool = False) -> dict[str, Any] | None:
     """The item a wake-up may carry, so readers skip the DB read when it is the next one they need."""
     import json

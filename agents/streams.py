@@ -45,6 +45,11 @@ class StreamItem:
         return self._frame
 
 
+def frames(items: list[StreamItem]) -> bytes:
+    """The SSE frames of a batch, for one write (each item's frame is encoded once and shared)."""
+    return items[0].frame() if len(items) == 1 else b"".join(item.frame() for item in items)
+
+
 Fetch = Callable[[int], Awaitable[list[StreamItem]]]
 Finished = Callable[[], Awaitable[bool]]
 
@@ -84,7 +89,7 @@ class DirectWriter:
     after: int
     sink: DirectSink
     wakeup: asyncio.Future[str]
-    feed: Any = None
+    feed: Feed
 
     def leave(self, reason: str) -> None:
         self.feed.direct.discard(self)
@@ -257,10 +262,10 @@ class Feed:
                 continue
             batch = _until_terminal(batch)
             if batch is items:
-                shared = shared or b"".join(item.frame() for item in items)
+                shared = shared or frames(items)
                 chunk = shared
             else:
-                chunk = b"".join(item.frame() for item in batch)
+                chunk = frames(batch)
             if not writer.sink.write_now(chunk):
                 writer.leave("gap")  # the server wanted to wait (back-pressure): the reader resends
                 continue
@@ -421,7 +426,7 @@ async def sse_body(source: AsyncIterator[list[StreamItem]], preamble: str = "") 
     async for batch in source:
         if batch:
             last_write = time.monotonic()
-            yield batch[0].frame() if len(batch) == 1 else b"".join(item.frame() for item in batch)
+            yield frames(batch)
         elif time.monotonic() - last_write >= settings.TAKOS_SSE_HEARTBEAT_SECONDS:
             last_write = time.monotonic()
             yield b": heartbeat\n\n"

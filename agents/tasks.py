@@ -31,13 +31,11 @@ MAX_INFRA_RETRIES = 3
 def execute_run(self: Any, *, run_id: str, **unknown: Any) -> str:
     if unknown:
         logger.info("execute_run ignores unknown kwargs %s", sorted(unknown))
+    # The claim's commit sends the `started` wake-up before returning (takos.layer), so watchers
+    # see the start before the executor's boot competes with it for the CPU.
     lease = services.run_claim(run_id=run_id)
     if lease is None:
         return "not-claimed"
-    # Watchers see `started` now, not after the executor's boot competes with the wake-up for CPU.
-    from agents.events import flush_wakes
-
-    flush_wakes()
     try:
         return supervise(run_id=run_id, lease=lease)
     except Exception as exc:  # infrastructure (driver, token) failed before the loop could run

@@ -23,7 +23,7 @@ from django.conf import settings
 
 from agents import selectors
 from agents.api.streams import run_stream
-from agents.streams import parse_seq
+from agents.streams import frames, parse_seq
 from takos.api.errors import ApiError, error_response
 
 PATH = re.compile(r"^/api/runs/([A-Za-z0-9_-]{1,64})/sse/?$")
@@ -73,7 +73,6 @@ def session_user(cookie_header: bytes) -> Any:
     from importlib import import_module
     from types import SimpleNamespace
 
-    from django.conf import settings
     from django.contrib.auth import get_user
 
     cookies = SimpleCookie()
@@ -113,7 +112,7 @@ async def run_sse_app(scope: dict[str, Any], receive: Any, send: Any, run_id: st
         await sink.write(b"retry: 1000\n: connected\n\n")
         async for batch in run_stream(run_id, last_event_id(scope), batches=True, direct=sink):
             if batch:
-                await sink.write(batch[0].frame() if len(batch) == 1 else b"".join(i.frame() for i in batch))
+                await sink.write(frames(batch))
             elif time.monotonic() - sink.last_write >= settings.TAKOS_SSE_HEARTBEAT_SECONDS:
                 await sink.write(b": heartbeat\n\n")
         await send({"type": "http.response.body", "body": b"", "more_body": False})

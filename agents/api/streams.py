@@ -33,11 +33,10 @@ def run_stream(run_id: str, after: int, *, batches: bool = False, direct: Any = 
         status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
         return status is None or status in Run.TERMINAL
 
-    if direct is not None:
-        return follow_batches(group=events.run_group(run_id), after=after, fetch=fetch, finished=finished,
-                              direct=direct)
-    return (follow_batches if batches else follow)(group=events.run_group(run_id), after=after, fetch=fetch,
-                                                   finished=finished)
+    group = events.run_group(run_id)
+    if batches or direct is not None:
+        return follow_batches(group=group, after=after, fetch=fetch, finished=finished, direct=direct)
+    return follow(group=group, after=after, fetch=fetch, finished=finished)
 
 
 async def run_sse(request: HttpRequest, run_id: str) -> HttpResponse:

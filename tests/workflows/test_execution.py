@@ -9,7 +9,6 @@ import time
 import pytest
 
 from tests.workflows.conftest import commit, job_log
-from tests.workflows.conftest import job_log as shared_job_log
 from workflows import services
 from workflows.models import Workflow, WorkflowArtifact, WorkflowJob, WorkflowRun
 
@@ -420,7 +419,7 @@ def test_logs_are_readable_while_the_step_still_runs(repo, owner):
     thread.start()
     deadline = time.monotonic() + 20
 
-    def job_log(job):  # type: ignore[no-untyped-def]
+    def live_log(job):  # type: ignore[no-untyped-def]
         # The test database is SQLite in memory with a shared cache, where a reader meeting the
         # executor thread's write lock fails at once ("table is locked"; busy_timeout does not
         # apply to shared-cache locks). Files in WAL mode, as in production, never refuse a reader.
@@ -428,18 +427,18 @@ def test_logs_are_readable_while_the_step_still_runs(repo, owner):
 
         for _ in range(50):
             try:
-                return shared_job_log(job)
+                return job_log(job)
             except OperationalError as exc:
                 if "locked" not in str(exc):
                     raise
                 time.sleep(0.02)
-        return shared_job_log(job)
+        return job_log(job)
 
-    while "\ntick one\n" not in job_log(job) and time.monotonic() < deadline:
+    while "\ntick one\n" not in live_log(job) and time.monotonic() < deadline:
         time.sleep(0.02)
     seen_one = time.monotonic()
-    assert "\ntick one\n" in job_log(job) and "\ntick two\n" not in job_log(job)
-    while "\ntick two\n" not in job_log(job) and time.monotonic() < deadline:
+    assert "\ntick one\n" in live_log(job) and "\ntick two\n" not in live_log(job)
+    while "\ntick two\n" not in live_log(job) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert time.monotonic() - seen_one > 1.5
     thread.join(20)
