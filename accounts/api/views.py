@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -66,9 +67,10 @@ class SpacesView(ApiView):
 
     def get(self, request: Request) -> Response:
         limit, offset = page_params(request)
-        rows, total = selectors.space_page(request.user, limit=limit, offset=offset)
-        return Response(page_envelope("spaces", [space_row_out(row) for row in rows],
-                                      total=total, limit=limit, offset=offset))
+        page = selectors.space_page(request.user, limit=limit, offset=offset)
+        items = page.items if isinstance(page.items, orjson.Fragment) else [space_row_out(r) for r in page.items]
+        return Response(page_envelope("spaces", items, total=page.total, limit=limit, offset=offset,
+                                      count=page.count))
 
     def post(self, request: Request) -> Response:
         data = self.parse(SpaceCreateIn, request)

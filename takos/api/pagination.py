@@ -51,5 +51,8 @@ def paginate(
     return page_envelope(key, serialize(items), total=total, limit=limit, offset=offset)
 
 
-def page_envelope(key: str, items: list[Any], *, total: int, limit: int, offset: int) -> dict[str, Any]:
-    return {key: items, "total": total, "has_more": offset + len(items) < total, "limit": limit, "offset": offset}
+def page_envelope(key: str, items: Any, *, total: int, limit: int, offset: int,
+                  count: int | None = None) -> dict[str, Any]:
+    """`items` is a list, or pre-encoded JSON (an orjson Fragment) with its length in `count`."""
+    count = len(items) if count is None else count
+    return {key: items, "total": total, "has_more": offset + count < total, "limit": limit, "offset": offset}

@@ -33,11 +33,19 @@ class FastJSONRenderer(JSONRenderer):
         if data is None:
             return b""
         if accepted_media_type and "indent" in accepted_media_type:
-            return super().render(data, accepted_media_type, renderer_context)
+            return super().render(_plain(data), accepted_media_type, renderer_context)
         try:
             return orjson.dumps(data, default=_ENCODER.default, option=_OPTIONS)
         except (orjson.JSONEncodeError, TypeError):
             return super().render(data, accepted_media_type, renderer_context)
+
+
+def _plain(data: Any) -> Any:
+    """`data` with pre-encoded parts (orjson Fragments) decoded, for encoders that only orjson beats."""
+    try:
+        return orjson.loads(orjson.dumps(data, default=_ENCODER.default, option=_OPTIONS))
+    except (orjson.JSONEncodeError, TypeError):
+        return data
 
 
 class CachedContentNegotiation(DefaultContentNegotiation):

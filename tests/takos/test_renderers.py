@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import orjson
 import pytest
 from django.utils.translation import gettext_lazy
 from rest_framework.renderers import JSONRenderer
@@ -30,6 +31,21 @@ def test_utc_datetimes_keep_drf_z_suffix_and_indent_falls_back():
     assert body == b'{"t":"2026-01-02T00:00:00Z"}'
     indented = FastJSONRenderer().render({"a": 1}, "application/json; indent=2")
     assert indented == b'{\n  "a": 1\n}'
+
+
+def test_pre_encoded_json_is_embedded_as_is_and_decoded_for_the_indent_fallback():
+    data = {"rows": orjson.Fragment(b'[{"id":"a","n":null}]'), "total": 1}
+    assert FastJSONRenderer().render(data) == b'{"rows":[{"id":"a","n":null}],"total":1}'
+    indented = FastJSONRenderer().render(data, "application/json; indent=2")
+    assert json.loads(indented) == {"rows": [{"id": "a", "n": None}], "total": 1} and b"\n  " in indented
+
+
+@pytest.mark.django_db
+def test_space_page_reads_the_same_compact_or_indented(alice_api):
+    compact = alice_api.get("/api/spaces?limit=5")
+    indented = alice_api.get("/api/spaces?limit=5", HTTP_ACCEPT="application/json; indent=4")
+    assert indented.status_code == 200 and b"\n    " in indented.content
+    assert json.loads(indented.content) == compact.json() and compact.json()["spaces"][0]["slug"] == "alice"
 
 
 @pytest.mark.django_db
