@@ -3,9 +3,11 @@ thread, run, artifact or stream is NOT_FOUND (never FORBIDDEN)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import Membership, Role, Space, User, role_at_least
@@ -38,8 +40,32 @@ def _check(obj: Any, user: User, min_role: str, what: str) -> Access:
 
 
 def thread_for_user(user: User, thread_id: str, *, min_role: str = Role.VIEWER) -> Access:
-    thread = Thread.objects.visible().filter(pk=thread_id).first() if is_id(thread_id) else None
-    return _check(thread, user, min_role, "Thread")
+    """The thread and the viewer's role in one statement (every thread endpoint starts here)."""
+    if not (is_id(thread_id) and user.is_authenticated):
+        raise NotFound("Thread not found.")
+    found = list(Thread.objects.raw(_thread_with_role_sql(), [user.pk, thread_id]))
+    thread = found[0] if found else None
+    if thread is None or thread.viewer_role is None:
+        raise NotFound("Thread not found.")
+    if not role_at_least(thread.viewer_role, min_role):
+        raise Forbidden(f"This needs the {min_role} role or higher in the space.")
+    return Access(obj=thread, role=thread.viewer_role)
+
+
+@functools.cache
+def _thread_with_role_sql() -> str:
+    def qn(name: str) -> str:
+        return connection.ops.quote_name(name)
+
+    thread, membership = Thread._meta, Membership._meta
+    columns = ", ".join(f"t.{qn(field.column)}" for field in thread.concrete_fields)
+    return (
+        f"SELECT {columns}, (SELECT m.{qn(membership.get_field('role').column)} FROM {qn(membership.db_table)} m "
+        f"WHERE m.{qn(membership.get_field('user').column)} = %s "
+        f"AND m.{qn(membership.get_field('space').column)} = t.{qn(thread.get_field('space').column)}) AS viewer_role "
+        f"FROM {qn(thread.db_table)} t WHERE t.{qn(thread.pk.column)} = %s "
+        f"AND t.{qn(thread.get_field('status').column)} <> '{Thread.Status.DELETED.value}'"
+    )
 
 
 def run_for_user(user: User, run_id: str, *, min_role: str = Role.VIEWER) -> Access:

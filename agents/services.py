@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Membership, Space, User
@@ -65,8 +65,10 @@ def message_create(*, thread: Thread, role: str, content: str = "", author: User
     with transaction.atomic():
         if not thread_locked:
             # Lock the thread row so two writers never pick the same sequence number.
-            Thread.objects.select_for_update().filter(pk=thread.pk).update(updated_at=timezone.now())
-        last = Message.objects.filter(thread=thread).aggregate(m=Max("sequence"))["m"] or 0
+            _touch_thread(thread.pk)
+        with connection.cursor() as cursor:
+            cursor.execute(_statements()["last_message"], [thread.pk])
+            last = cursor.fetchone()[0] or 0
         fields: dict[str, Any] = {
             "thread": thread, "role": role, "content": content or "", "author": author,
             "tool_calls": tool_calls or None, "tool_call_id": tool_call_id or "", "metadata": metadata or {},
@@ -83,6 +85,39 @@ def message_create(*, thread: Thread, role: str, content: str = "", author: User
         if role == Message.Role.USER and author is not None:
             _notify_mentions(thread=thread, message=message, author=author)
     return message
+
+
+@functools.cache
+def _statements() -> dict[str, str]:
+    """Statements of the run-start path, written once from the models' tables and columns: the
+    ORM's query building cost more than these small queries themselves."""
+    def table(model: Any) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    def col(model: Any, name: str) -> str:
+        return connection.ops.quote_name(model._meta.get_field(name).column)
+
+    active = ", ".join(f"'{status}'" for status in Run.ACTIVE)
+    return {
+        # An UPDATE locks the row on PostgreSQL; on SQLite the IMMEDIATE transaction holds the lock.
+        "touch_thread": f"UPDATE {table(Thread)} SET {col(Thread, 'updated_at')} = %s WHERE {col(Thread, 'id')} = %s",
+        "active_runs": f"SELECT {col(Run, 'id')} FROM {table(Run)} WHERE {col(Run, 'thread')} = %s "
+                       f"AND {col(Run, 'status')} IN ({active})",
+        "last_message": f"SELECT MAX({col(Message, 'sequence')}) FROM {table(Message)} "
+                        f"WHERE {col(Message, 'thread')} = %s",
+    }
+
+
+def _touch_thread(thread_id: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_statements()["touch_thread"],
+                       [connection.ops.adapt_datetimefield_value(timezone.now()), thread_id])
+
+
+def _active_run_ids(thread_id: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(_statements()["active_runs"], [thread_id])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _notify_mentions(*, thread: Thread, message: Message, author: User) -> None:
@@ -110,12 +145,14 @@ def _enqueue(run_id: str) -> None:
 
 
 def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
-               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue") -> Run:
+               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue",
+               run_id: str | None = None) -> Run:
     """Create a run on `thread` following the multitask strategy (LangGraph semantics).
 
     reject: 409 while another run of the thread is active. enqueue: the run waits as
     `pending` until the active ones end. interrupt: active runs are cancelled first.
     rollback: active runs are cancelled and deleted with the messages they wrote.
+    `run_id`: an id the caller generated (new_id()) to watch the run before it exists.
     """
     if multitask_strategy not in MULTITASK_STRATEGIES:
         raise BadRequest(f"multitask_strategy must be one of {', '.join(MULTITASK_STRATEGIES)}.")
@@ -123,8 +160,9 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         raise NotFound("Parent run not found.")
     payload = input if isinstance(input, dict) else ({} if input is None else {"message": input})
     with transaction.atomic():
-        Thread.objects.select_for_update().filter(pk=thread.pk).update(updated_at=timezone.now())
-        active = list(Run.objects.filter(thread=thread).active().order_by("created_at"))
+        _touch_thread(thread.pk)
+        active_ids = _active_run_ids(thread.pk)
+        active = list(Run.objects.filter(pk__in=active_ids).order_by("created_at")) if active_ids else []
         if active and multitask_strategy == "reject":
             raise Conflict("The thread already has an active run.", details={"active_run_ids": [r.id for r in active]})
         if active and multitask_strategy in ("interrupt", "rollback"):
@@ -137,6 +175,7 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
         # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
         run = Run.objects.create(
+            **({"id": run_id} if run_id else {}),
             thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
             model=model or "", input=payload, parent_run=parent_run, root_run=root,
             root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,

@@ -147,6 +147,18 @@ class Feed:
             self.finished_answer = (now, asyncio.ensure_future(finished()))
         return await asyncio.shield(self.finished_answer[1])
 
+    def seed(self, items: list[StreamItem]) -> None:
+        """Rows a reader read itself, contiguous from the stream's first: they go before the
+        wake-ups the feed already kept (when the two meet), so readers replay both from here."""
+        if not items or items[0].seq != 1:
+            return
+        recent = self.recent
+        if recent and recent[0].seq > items[-1].seq + 1:
+            return  # a hole between the rows and the wake-ups: readers read the rows themselves
+        merged = items + [item for item in recent if item.seq > items[-1].seq]
+        recent.clear()
+        recent.extend(merged)
+
     def _remember(self, items: list[StreamItem]) -> None:
         if self.recent and items[0].seq != self.recent[-1].seq + 1:
             if items[0].seq <= self.recent[-1].seq:
@@ -326,15 +338,28 @@ async def wait_wake(queue: asyncio.Queue[Wake]) -> Wake | None:
 
 
 async def follow_batches(*, group: str, after: int, fetch: Fetch, finished: Finished | None,
-                         direct: DirectSink | None = None) -> AsyncIterator[list[StreamItem]]:
+                         direct: DirectSink | None = None,
+                         early: tuple[Feed, asyncio.Queue[Wake], list[StreamItem]] | None = None,
+                         ) -> AsyncIterator[list[StreamItem]]:
     """Yield the items after `after` in batches (an empty batch = time for a heartbeat check); stop
     after a terminal item or when `finished()` says no more items will come. A batch is what one
     read or one wake-up brought, so a writer sends it to the client in one write.
 
+    `early`: a subscription the caller took (`Hub.subscribe`) before the stream's first rows were
+    written, with every row read *after* it was taken: nothing can be missed, so the reader starts
+    from those items instead of reading the rows and asking whether the stream already ended.
+
     The reader replays the rows after `after` itself, then takes the items its process's feed
     hands out; it reads the rows again only after a gap or READER_IDLE_SECONDS of silence."""
-    feed, queue = await hub().subscribe(group, fetch)
-    check_finished = True  # on start and after silence; a gap alone does not mean the run ended
+    if early is not None:
+        feed, queue, known = early
+        if known:
+            feed.seed(known)
+    else:
+        feed, queue = await hub().subscribe(group, fetch)
+    # On start and after silence (a gap alone does not mean the run ended); an early subscriber
+    # saw every row, so a terminal one is among its items or still to come as a wake-up.
+    check_finished = early is None
     try:
         while True:
             # Catch up from the feed's recent items or the rows (on start, after a gap, or when idle).

@@ -38,6 +38,14 @@ from django.urls import set_script_prefix, set_urlconf
 from django.utils.log import log_response
 
 _give_lane_back: contextvars.ContextVar[Callable[[], None]] = contextvars.ContextVar("give_lane_back")
+_server_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar("server_loop",
+                                                                                               default=None)
+
+
+def server_loop() -> asyncio.AbstractEventLoop | None:
+    """From a view's thread: the event loop of the server that is serving this request, for work
+    the view starts there (a stream's subscription); None outside this handler (the test client)."""
+    return _server_loop.get()
 
 
 class OneHopASGIHandler(ASGIHandler):
@@ -61,10 +69,12 @@ class OneHopASGIHandler(ASGIHandler):
                 self._free.append(lane)
 
         token = _give_lane_back.set(give_back)
+        loop_token = _server_loop.set(asyncio.get_running_loop())
         try:
             async with ThreadSensitiveContext(executor=lane):
                 await self.handle(scope, receive, send)
         finally:
+            _server_loop.reset(loop_token)
             _give_lane_back.reset(token)
             give_back()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import uuid
 from typing import Any
@@ -14,29 +15,64 @@ from django.views.decorators.csrf import csrf_exempt
 
 from agents import events, selectors
 from agents.models import Run, RunEvent
-from agents.streams import StreamItem, authenticate, follow, follow_batches, parse_last_event_id, sse_response
+from agents.streams import (
+    StreamItem,
+    authenticate,
+    follow,
+    follow_batches,
+    hub,
+    parse_last_event_id,
+    sse_response,
+)
 from takos.api.errors import ApiError, error_response
+from takos.api.ids import new_id
+from takos.asgi_handler import server_loop
 
 
 def _item(event: RunEvent) -> StreamItem:
     return StreamItem(seq=event.seq, type=event.type, data=event.data, terminal=event.type in events.TERMINAL_TYPES)
 
 
-def run_stream(run_id: str, after: int, *, batches: bool = False, direct: Any = None) -> Any:
+def _rows(run_id: str, after_seq: int) -> list[StreamItem]:
+    return [_item(e) for e in RunEvent.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")[:500]]
+
+
+def _fetcher(run_id: str) -> Any:
     # Readers query outside Django's single sync thread, so many streams never queue behind views.
     @sync_to_async(thread_sensitive=False)
     def fetch(after_seq: int) -> list[StreamItem]:
-        return [_item(e) for e in RunEvent.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")[:500]]
+        return _rows(run_id, after_seq)
 
+    return fetch
+
+
+def run_stream(run_id: str, after: int, *, batches: bool = False, direct: Any = None, early: Any = None) -> Any:
     @sync_to_async(thread_sensitive=False)
     def finished() -> bool:
         status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
         return status is None or status in Run.TERMINAL
 
-    group = events.run_group(run_id)
-    if batches or direct is not None:
-        return follow_batches(group=group, after=after, fetch=fetch, finished=finished, direct=direct)
+    group, fetch = events.run_group(run_id), _fetcher(run_id)
+    if batches or direct is not None or early is not None:
+        return follow_batches(group=group, after=after, fetch=fetch, finished=finished, direct=direct, early=early)
     return follow(group=group, after=after, fetch=fetch, finished=finished)
+
+
+async def _subscribe(run_id: str) -> Any:
+    return await hub().subscribe(events.run_group(run_id), _fetcher(run_id))
+
+
+def _unsubscribe_later(pending: concurrent.futures.Future, loop: asyncio.AbstractEventLoop) -> None:
+    """Give back an early subscription once it exists (twice is harmless: `Hub.unsubscribe` ignores
+    a reader it no longer has)."""
+    async def unsubscribe(feed: Any, queue: Any) -> None:
+        await hub().unsubscribe(feed, queue)
+
+    def done(future: concurrent.futures.Future) -> None:
+        if not future.cancelled() and future.exception() is None:
+            asyncio.run_coroutine_threadsafe(unsubscribe(*future.result()), loop)
+
+    pending.add_done_callback(done)
 
 
 async def run_sse(request: HttpRequest, run_id: str) -> HttpResponse:
@@ -70,14 +106,39 @@ def thread_runs_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
     from agents.api.views import ThreadRunsView
 
     request.META["HTTP_ACCEPT"] = "application/json"  # the run and any error are rendered as JSON
-    created = ThreadRunsView.as_view()(request, thread_id=thread_id)
-    created.render()
+    # The stream subscribes on the server's loop while this thread creates the run, under an id
+    # chosen here: its first frames are then the rows read right after the commit, with no read
+    # and no "has it ended?" check between the commit and the wait for the worker's `started`.
+    run_id, loop = new_id(), server_loop()
+    pending = asyncio.run_coroutine_threadsafe(_subscribe(run_id), loop) if loop is not None else None
+    try:
+        created = ThreadRunsView.as_view()(request, thread_id=thread_id, run_id=run_id)
+        created.render()
+    except BaseException:
+        if pending is not None:
+            _unsubscribe_later(pending, loop)
+        raise
     if created.status_code != 201:
+        if pending is not None:
+            _unsubscribe_later(pending, loop)
         return created
+    early = None
+    if pending is not None:
+        try:
+            feed, queue = pending.result(timeout=5)
+        except Exception:  # no early subscription (yet): the stream subscribes by itself
+            _unsubscribe_later(pending, loop)
+            pending = None
+        else:
+            early = (feed, queue, _rows(run_id, 0))
     run = created.data["run"]
     preamble = (f"event: metadata\ndata: "
                 f"{json.dumps({'run_id': run['id'], 'thread_id': run['thread_id'], 'run': run}, separators=(',', ':'))}\n\n")
-    response = sse_response(run_stream(run["id"], 0, batches=True), preamble=preamble, status=201)
+    response = sse_response(run_stream(run["id"], 0, batches=True, early=early), preamble=preamble, status=201)
+    if pending is not None:
+        # The reader gives the subscription back when it ends; a client gone before the stream's
+        # first read never starts the reader, and the response's close gives it back instead.
+        response._resource_closers.append(lambda: _unsubscribe_later(pending, loop))
     response["Content-Location"] = f"/api/runs/{run['id']}"
     return response
 

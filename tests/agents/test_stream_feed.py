@@ -220,3 +220,43 @@ async def _quiet_spells(trials: int) -> list[float]:
         await task  # the reader ends, its feed stops: the process has no stream left
         await asyncio.sleep(0.25)  # a quiet spell
     return delays
+
+
+def test_an_early_subscriber_starts_from_its_own_rows_and_misses_nothing(settings) -> None:
+    """POST /runs/stream subscribes before the run exists and reads the rows after the commit: the
+    reader starts from those rows with no read and no 'has it ended?' check of its own, and a
+    wake-up that arrived before the reader started (the worker's `started`) is not lost."""
+    settings.TAKOS_STREAM_POLL_SECONDS = 30
+    asyncio.run(_early_scenario())
+
+
+async def _early_scenario() -> None:
+    group = f"run.test-{uuid.uuid4().hex[:10]}"
+    calls: list[str] = []
+
+    async def fetch(after: int) -> list[StreamItem]:
+        calls.append(f"fetch {after}")
+        return []
+
+    async def finished() -> bool:
+        calls.append("finished")
+        return False
+
+    feed, queue = await hub().subscribe(group, fetch)
+    known = [StreamItem(1, "run_status", {"status": "queued"}, False)]
+    layer = get_channel_layer()
+    # Published after the subscription, before the stream's reader starts.
+    await layer.group_send(group, {"type": "stream.wake", "seq": 2,
+                                   "items": [{"seq": 2, "type": "started", "data": {}, "terminal": False}]})
+    await layer.group_send(group, {"type": "stream.wake", "seq": 3,
+                                   "items": [{"seq": 3, "type": "completed", "data": {}, "terminal": True}]})
+    got: list[int] = []
+
+    async def read() -> None:
+        async for batch in follow_batches(group=group, after=0, fetch=fetch, finished=finished,
+                                          early=(feed, queue, known)):
+            got.extend(item.seq for item in batch)
+
+    await asyncio.wait_for(read(), 10)
+    assert got == [1, 2, 3] and calls == []
+    assert group not in hub().feeds  # the reader gave the subscription back when it ended
