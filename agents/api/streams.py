@@ -29,12 +29,9 @@ from takos.api.ids import new_id
 from takos.asgi_handler import server_loop
 
 
-def _item(event: RunEvent) -> StreamItem:
-    return StreamItem(seq=event.seq, type=event.type, data=event.data, terminal=event.type in events.TERMINAL_TYPES)
-
-
 def _rows(run_id: str, after_seq: int) -> list[StreamItem]:
-    return [_item(e) for e in RunEvent.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")[:500]]
+    return [StreamItem(seq=seq, type=type, data=data, terminal=type in events.TERMINAL_TYPES)
+            for seq, type, data in events.rows_after(run_id, after_seq)]
 
 
 def _fetcher(run_id: str) -> Any:
