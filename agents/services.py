@@ -145,14 +145,12 @@ def _enqueue(run_id: str) -> None:
 
 
 def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
-               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue",
-               run_id: str | None = None) -> Run:
+               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue") -> Run:
     """Create a run on `thread` following the multitask strategy (LangGraph semantics).
 
     reject: 409 while another run of the thread is active. enqueue: the run waits as
     `pending` until the active ones end. interrupt: active runs are cancelled first.
     rollback: active runs are cancelled and deleted with the messages they wrote.
-    `run_id`: an id the caller generated (new_id()) to watch the run before it exists.
     """
     if multitask_strategy not in MULTITASK_STRATEGIES:
         raise BadRequest(f"multitask_strategy must be one of {', '.join(MULTITASK_STRATEGIES)}.")
@@ -175,7 +173,6 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
         # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
         run = Run.objects.create(
-            **({"id": run_id} if run_id else {}),
             thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
             model=model or "", input=payload, parent_run=parent_run, root_run=root,
             root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,

@@ -25,7 +25,6 @@ from agents.streams import (
     sse_response,
 )
 from takos.api.errors import ApiError, error_response
-from takos.api.ids import new_id
 from takos.asgi_handler import server_loop
 
 
@@ -60,8 +59,8 @@ async def _subscribe(run_id: str) -> Any:
 
 
 def _unsubscribe_later(pending: concurrent.futures.Future, loop: asyncio.AbstractEventLoop) -> None:
-    """Give back an early subscription once it exists (twice is harmless: `Hub.unsubscribe` ignores
-    a reader it no longer has)."""
+    """Give back a subscription taken for a stream once it exists (twice is harmless:
+    `Hub.unsubscribe` ignores a reader it no longer has)."""
     async def unsubscribe(feed: Any, queue: Any) -> None:
         await hub().unsubscribe(feed, queue)
 
@@ -103,32 +102,25 @@ def thread_runs_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
     from agents.api.views import ThreadRunsView
 
     request.META["HTTP_ACCEPT"] = "application/json"  # the run and any error are rendered as JSON
-    # The stream subscribes on the server's loop while this thread creates the run, under an id
-    # chosen here: its first frames are then the rows read right after the commit, with no read
-    # and no "has it ended?" check between the commit and the wait for the worker's `started`.
-    run_id, loop = new_id(), server_loop()
-    pending = asyncio.run_coroutine_threadsafe(_subscribe(run_id), loop) if loop is not None else None
-    try:
-        created = ThreadRunsView.as_view()(request, thread_id=thread_id, run_id=run_id)
-        created.render()
-    except BaseException:
-        if pending is not None:
-            _unsubscribe_later(pending, loop)
-        raise
+    created = ThreadRunsView.as_view()(request, thread_id=thread_id)
+    created.render()
     if created.status_code != 201:
-        if pending is not None:
-            _unsubscribe_later(pending, loop)
         return created
-    early = None
-    if pending is not None:
+    run = created.data["run"]
+    early, pending, loop = None, None, server_loop()
+    if loop is not None:
+        # Subscribe on the server's loop now (that work overlaps the worker's start, which runs in
+        # another process), then read the rows once: together they hold every event of the run,
+        # so the stream starts from them, with no read and no "has it ended?" query of its own
+        # between here and the wait for the worker's `started`.
+        pending = asyncio.run_coroutine_threadsafe(_subscribe(run["id"]), loop)
         try:
             feed, queue = pending.result(timeout=5)
-        except Exception:  # no early subscription (yet): the stream subscribes by itself
+        except Exception:  # no subscription (yet): the stream subscribes by itself
             _unsubscribe_later(pending, loop)
             pending = None
         else:
-            early = (feed, queue, _rows(run_id, 0))
-    run = created.data["run"]
+            early = (feed, queue, _rows(run["id"], 0))
     preamble = (f"event: metadata\ndata: "
                 f"{json.dumps({'run_id': run['id'], 'thread_id': run['thread_id'], 'run': run}, separators=(',', ':'))}\n\n")
     response = sse_response(run_stream(run["id"], 0, batches=True, early=early), preamble=preamble, status=201)

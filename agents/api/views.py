@@ -268,8 +268,7 @@ class ThreadRunsView(ApiView):
         qs = selectors.runs_of_thread(thread, active_only=request.query_params.get("active_only") in ("1", "true"))
         return Response(paginate(request, qs, key="runs", serialize=_many(run_out), default=50, maximum=200))
 
-    def post(self, request: Request, thread_id: str, run_id: str | None = None) -> Response:
-        """`run_id`: only from `thread_runs_stream`, which watches the run before it is created."""
+    def post(self, request: Request, thread_id: str) -> Response:
         thread = selectors.thread_for_user(request.user, thread_id, min_role=Role.EDITOR).obj
         data = self.parse(RunCreateIn, request)
         parent = None
@@ -277,7 +276,7 @@ class ThreadRunsView(ApiView):
             parent = selectors.run_for_user(request.user, data["parent_run_id"]).obj
         run = services.run_create(thread=thread, actor=request.user, agent_type=data["agent_type"],
                                   input=data["input"], parent_run=parent, model=data["model"],
-                                  multitask_strategy=data["multitask_strategy"], run_id=run_id)
+                                  multitask_strategy=data["multitask_strategy"])
         return Response({"run": run_out(run)}, status=status.HTTP_201_CREATED)
 
 
