@@ -345,9 +345,10 @@ async def follow_batches(*, group: str, after: int, fetch: Fetch, finished: Fini
     after a terminal item or when `finished()` says no more items will come. A batch is what one
     read or one wake-up brought, so a writer sends it to the client in one write.
 
-    `early`: a subscription the caller took (`Hub.subscribe`) before the stream's first rows were
-    written, with every row read *after* it was taken: nothing can be missed, so the reader starts
-    from those items instead of reading the rows and asking whether the stream already ended.
+    `early`: a subscription the caller took (`Hub.subscribe`) and the rows it read *after* taking
+    it: an event is either among those rows or committed later, and then its wake-up reaches the
+    subscription, so the reader starts from those items instead of reading the rows and asking
+    whether the stream already ended.
 
     The reader replays the rows after `after` itself, then takes the items its process's feed
     hands out; it reads the rows again only after a gap or READER_IDLE_SECONDS of silence."""
