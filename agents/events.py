@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from agents.models import Run, RunEvent
 from takos import layer
+from takos.db.sql import column, table
 
 logger = logging.getLogger("takos.agents")
 
@@ -108,21 +109,17 @@ def rows_after(run_id: str, after: int, limit: int = 500) -> list[tuple[int, str
 
 @functools.cache
 def _select_events_sql() -> str:
-    meta = RunEvent._meta
-
     def col(name: str) -> str:
-        return connection.ops.quote_name(meta.get_field(name).column)
+        return column(RunEvent, name)
 
-    return (f"SELECT {col('seq')}, {col('type')}, {col('data')} FROM {connection.ops.quote_name(meta.db_table)} "
+    return (f"SELECT {col('seq')}, {col('type')}, {col('data')} FROM {table(RunEvent)} "
             f"WHERE {col('run')} = %s AND {col('seq')} > %s ORDER BY {col('seq')} LIMIT %s")
 
 
 @functools.cache
 def _insert_event_sql() -> str:
-    meta = RunEvent._meta
-    columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column)
-                        for name in ("run", "seq", "type", "data", "created_at"))
-    return f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s)"
+    columns = ", ".join(column(RunEvent, name) for name in ("run", "seq", "type", "data", "created_at"))
+    return f"INSERT INTO {table(RunEvent)} ({columns}) VALUES (%s, %s, %s, %s, %s)"
 
 
 def event_out(event: RunEvent) -> dict[str, Any]:

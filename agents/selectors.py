@@ -7,13 +7,13 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import Membership, Role, Space, User, role_at_least
 from agents.models import AgentTask, Artifact, Memory, Message, Run, RunEvent, Skill, Thread, ThreadShare
 from takos.api.errors import Forbidden, NotFound
 from takos.api.ids import is_id
+from takos.db.sql import column, table
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,10 @@ def _role(user: User, space_id: str) -> str | None:
 
 
 def _check(obj: Any, user: User, min_role: str, what: str) -> Access:
-    role = _role(user, obj.space_id) if obj is not None else None
+    return _access(obj, _role(user, obj.space_id) if obj is not None else None, min_role, what)
+
+
+def _access(obj: Any, role: str | None, min_role: str, what: str) -> Access:
     if obj is None or role is None:
         raise NotFound(f"{what} not found.")
     if not role_at_least(role, min_role):
@@ -41,30 +44,21 @@ def _check(obj: Any, user: User, min_role: str, what: str) -> Access:
 
 def thread_for_user(user: User, thread_id: str, *, min_role: str = Role.VIEWER) -> Access:
     """The thread and the viewer's role in one statement (every thread endpoint starts here)."""
-    if not (is_id(thread_id) and user.is_authenticated):
-        raise NotFound("Thread not found.")
-    found = list(Thread.objects.raw(_thread_with_role_sql(), [user.pk, thread_id]))
+    found = (list(Thread.objects.raw(_thread_with_role_sql(), [user.pk, thread_id]))
+             if is_id(thread_id) and user.is_authenticated else [])
     thread = found[0] if found else None
-    if thread is None or thread.viewer_role is None:
-        raise NotFound("Thread not found.")
-    if not role_at_least(thread.viewer_role, min_role):
-        raise Forbidden(f"This needs the {min_role} role or higher in the space.")
-    return Access(obj=thread, role=thread.viewer_role)
+    return _access(thread, thread.viewer_role if thread is not None else None, min_role, "Thread")
 
 
 @functools.cache
 def _thread_with_role_sql() -> str:
-    def qn(name: str) -> str:
-        return connection.ops.quote_name(name)
-
-    thread, membership = Thread._meta, Membership._meta
-    columns = ", ".join(f"t.{qn(field.column)}" for field in thread.concrete_fields)
+    columns = ", ".join(f"t.{column(Thread, field.name)}" for field in Thread._meta.concrete_fields)
     return (
-        f"SELECT {columns}, (SELECT m.{qn(membership.get_field('role').column)} FROM {qn(membership.db_table)} m "
-        f"WHERE m.{qn(membership.get_field('user').column)} = %s "
-        f"AND m.{qn(membership.get_field('space').column)} = t.{qn(thread.get_field('space').column)}) AS viewer_role "
-        f"FROM {qn(thread.db_table)} t WHERE t.{qn(thread.pk.column)} = %s "
-        f"AND t.{qn(thread.get_field('status').column)} <> '{Thread.Status.DELETED.value}'"
+        f"SELECT {columns}, (SELECT m.{column(Membership, 'role')} FROM {table(Membership)} m "
+        f"WHERE m.{column(Membership, 'user')} = %s "
+        f"AND m.{column(Membership, 'space')} = t.{column(Thread, 'space')}) AS viewer_role "
+        f"FROM {table(Thread)} t WHERE t.{column(Thread, 'id')} = %s "
+        f"AND t.{column(Thread, 'status')} <> '{Thread.Status.DELETED.value}'"
     )
 
 

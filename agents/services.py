@@ -24,6 +24,7 @@ from accounts.models import Membership, Space, User
 from agents import events
 from agents.models import AgentTask, Artifact, Memory, Message, Run, Skill, Thread, ThreadShare
 from takos.api.errors import BadRequest, Conflict, NotFound
+from takos.db.sql import column, table
 
 logger = logging.getLogger("takos.agents")
 
@@ -91,20 +92,15 @@ def message_create(*, thread: Thread, role: str, content: str = "", author: User
 def _statements() -> dict[str, str]:
     """Statements of the run-start path, written once from the models' tables and columns: the
     ORM's query building cost more than these small queries themselves."""
-    def table(model: Any) -> str:
-        return connection.ops.quote_name(model._meta.db_table)
-
-    def col(model: Any, name: str) -> str:
-        return connection.ops.quote_name(model._meta.get_field(name).column)
-
     active = ", ".join(f"'{status}'" for status in Run.ACTIVE)
     return {
         # An UPDATE locks the row on PostgreSQL; on SQLite the IMMEDIATE transaction holds the lock.
-        "touch_thread": f"UPDATE {table(Thread)} SET {col(Thread, 'updated_at')} = %s WHERE {col(Thread, 'id')} = %s",
-        "active_runs": f"SELECT {col(Run, 'id')} FROM {table(Run)} WHERE {col(Run, 'thread')} = %s "
-                       f"AND {col(Run, 'status')} IN ({active})",
-        "last_message": f"SELECT MAX({col(Message, 'sequence')}) FROM {table(Message)} "
-                        f"WHERE {col(Message, 'thread')} = %s",
+        "touch_thread": f"UPDATE {table(Thread)} SET {column(Thread, 'updated_at')} = %s "
+                        f"WHERE {column(Thread, 'id')} = %s",
+        "active_runs": f"SELECT {column(Run, 'id')} FROM {table(Run)} WHERE {column(Run, 'thread')} = %s "
+                       f"AND {column(Run, 'status')} IN ({active}) ORDER BY {column(Run, 'created_at')}",
+        "last_message": f"SELECT MAX({column(Message, 'sequence')}) FROM {table(Message)} "
+                        f"WHERE {column(Message, 'thread')} = %s",
     }
 
 
@@ -160,23 +156,23 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
     with transaction.atomic():
         _touch_thread(thread.pk)
         active_ids = _active_run_ids(thread.pk)
-        active = list(Run.objects.filter(pk__in=active_ids).order_by("created_at")) if active_ids else []
-        if active and multitask_strategy == "reject":
-            raise Conflict("The thread already has an active run.", details={"active_run_ids": [r.id for r in active]})
-        if active and multitask_strategy in ("interrupt", "rollback"):
+        if active_ids and multitask_strategy == "reject":
+            raise Conflict("The thread already has an active run.", details={"active_run_ids": active_ids})
+        if active_ids and multitask_strategy in ("interrupt", "rollback"):
+            active = list(Run.objects.filter(pk__in=active_ids).order_by("created_at"))
             for other in active:
                 run_cancel(run=other, reason=f"Interrupted by a new run ({multitask_strategy}).")
             if multitask_strategy == "rollback":
                 Message.objects.filter(run__in=active).delete()
-                Run.objects.filter(pk__in=[r.pk for r in active]).delete()
-            active = []
+                Run.objects.filter(pk__in=active_ids).delete()
+            active_ids = []
         root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
         # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
         run = Run.objects.create(
             thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
             model=model or "", input=payload, parent_run=parent_run, root_run=root,
             root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
-            status=Run.Status.PENDING if active else Run.Status.QUEUED, last_event_id=1,
+            status=Run.Status.PENDING if active_ids else Run.Status.QUEUED, last_event_id=1,
         )
         if run.status == Run.Status.QUEUED:
             # Registered first, so at commit the task leaves before the `run_status` wake-up: the
@@ -286,13 +282,11 @@ def run_claim(*, run_id: str) -> tuple[str, int] | None:
 
 @functools.cache
 def _claim_sql() -> str:
-    meta = Run._meta
-
     def col(name: str) -> str:
-        return connection.ops.quote_name(meta.get_field(name).column)
+        return column(Run, name)
 
     return (
-        f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {col('status')} = %s, {col('service_id')} = %s, "
+        f"UPDATE {table(Run)} SET {col('status')} = %s, {col('service_id')} = %s, "
         f"{col('service_heartbeat')} = %s, {col('started_at')} = %s, "
         f"{col('lease_version')} = {col('lease_version')} + 1, {col('last_event_id')} = {col('last_event_id')} + 1 "
         f"WHERE {col('id')} = %s AND {col('status')} = %s AND {col('service_id')} IS NULL "

@@ -53,6 +53,7 @@ def test_multitask_reject_is_409(alice_api, thread, run):
     response = alice_api.post(f"/api/threads/{thread.id}/runs", {"multitask_strategy": "reject"})
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "CONFLICT"
+    assert response.json()["error"]["details"]["active_run_ids"] == [run.id]
 
 
 def test_multitask_enqueue_waits_as_pending_then_starts(alice, alice_api, thread, run):
