@@ -136,13 +136,18 @@ def _notify_mentions(*, thread: Thread, message: Message, author: User) -> None:
 
 def _enqueue(run_id: str) -> None:
     from agents.tasks import execute_run
+    from takos import queue
 
-    execute_run.apply_async(kwargs={"run_id": run_id})
+    queue.send(execute_run, {"run_id": run_id}, "run")  # one LPUSH: a run start waits on it
 
 
 def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
-               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue") -> Run:
+               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue",
+               run_id: str | None = None) -> Run:
     """Create a run on `thread` following the multitask strategy (LangGraph semantics).
+
+    `run_id`: an id the caller chose (`takos.api.ids.new_id`), e.g. to subscribe to the run's
+    stream before it exists.
 
     reject: 409 while another run of the thread is active. enqueue: the run waits as
     `pending` until the active ones end. interrupt: active runs are cancelled first.
@@ -169,7 +174,7 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
         # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
         run = Run.objects.create(
-            thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
+            **({"id": run_id} if run_id else {}), thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
             model=model or "", input=payload, parent_run=parent_run, root_run=root,
             root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
             status=Run.Status.PENDING if active_ids else Run.Status.QUEUED, last_event_id=1,

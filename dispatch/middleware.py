@@ -26,6 +26,7 @@ from django.conf import settings
 
 from dispatch.metrics import metrics
 from dispatch.table import RouteEntry, Target, cache, lookup
+from takos.asgi_body import BodyTooLarge, read_body
 
 logger = logging.getLogger("takos.dispatch")
 
@@ -180,22 +181,6 @@ class DispatchMiddleware:
 
     # --- HTTP ----------------------------------------------------------------------------------
 
-    async def _read_body(self, receive: Any) -> bytes | None:
-        chunks = []
-        size = 0
-        limit = settings.TAKOS_DISPATCH_MAX_BODY
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return b"\x00TOO_LARGE"
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
-
     def _request_headers(self, scope: dict[str, Any], host: str, target: Target) -> list[tuple[str, str]]:
         headers: list[tuple[str, str]] = []
         connection_named: set[bytes] = set()
@@ -232,11 +217,12 @@ class DispatchMiddleware:
         if target is None:
             return await send_error(send, 503, "SERVICE_UNAVAILABLE", "No deployment is serving this app yet.",
                                     retry_after=5)
-        body = await self._read_body(receive)
+        try:
+            body = await read_body(receive, settings.TAKOS_DISPATCH_MAX_BODY)
+        except BodyTooLarge:
+            return await send_error(send, 413, "PAYLOAD_TOO_LARGE", "The request body is too large.")
         if body is None:
             return None
-        if body == b"\x00TOO_LARGE":
-            return await send_error(send, 413, "PAYLOAD_TOO_LARGE", "The request body is too large.")
         headers = self._request_headers(scope, entry.hostname, target)
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""

@@ -104,13 +104,21 @@ async def run_sse_app(scope: dict[str, Any], receive: Any, send: Any, run_id: st
     except ApiError as exc:
         await send_error(send, error_response(exc.status_code, str(exc.detail), code=exc.code))
         return
-    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    await stream_run(receive, send, run_id, last_event_id(scope))
+
+
+async def stream_run(receive: Any, send: Any, run_id: str, after: int, *, status: int = 200,
+                     headers: list[tuple[bytes, bytes]] | None = None, preamble: bytes = b"",
+                     early: Any = None) -> None:
+    """Send the run's events after `after` as an SSE response until the terminal one (or until
+    the client goes away). `preamble`: frames for the first write; `early`: see `follow_batches`."""
+    await send({"type": "http.response.start", "status": status, "headers": SSE_HEADERS + (headers or [])})
     writer = asyncio.current_task()
     watcher = asyncio.create_task(_cancel_on_disconnect(receive, writer))
     sink = Sink(send)
     try:
-        await sink.write(b"retry: 1000\n: connected\n\n")
-        async for batch in run_stream(run_id, last_event_id(scope), batches=True, direct=sink):
+        await sink.write(b"retry: 1000\n: connected\n\n" + preamble)
+        async for batch in run_stream(run_id, after, batches=True, direct=sink, early=early):
             if batch:
                 await sink.write(frames(batch))
             elif time.monotonic() - sink.last_write >= settings.TAKOS_SSE_HEARTBEAT_SECONDS:
@@ -162,14 +170,21 @@ async def _cancel_on_disconnect(receive: Any, writer: asyncio.Task[Any] | None) 
 
 
 class RunStreamRouter:
-    """Sends run stream requests to `run_sse_app`; everything else to `inner` (Django)."""
+    """Sends run streams to `run_sse_app`, bearer run starts with a stream to `run_start_app`
+    (agents/api/run_start_asgi.py), everything else to `inner` (Django)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        from agents.api import run_start_asgi
+
         run_id = match(scope)
         if run_id is not None:
             await run_sse_app(scope, receive, send, run_id)
+            return
+        thread_id = run_start_asgi.match(scope)
+        if thread_id is not None:
+            await run_start_asgi.run_start_app(scope, receive, send, thread_id, self.inner)
         else:
             await self.inner(scope, receive, send)

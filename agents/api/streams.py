@@ -84,6 +84,12 @@ async def run_sse(request: HttpRequest, run_id: str) -> HttpResponse:
     return sse_response(run_stream(run_id, parse_last_event_id(request), batches=True))
 
 
+def metadata_frame(run: dict[str, Any]) -> str:
+    """The id-less first event of `POST /api/threads/:threadId/runs/stream`: the created run."""
+    data = json.dumps({"run_id": run["id"], "thread_id": run["thread_id"], "run": run}, separators=(",", ":"))
+    return f"event: metadata\ndata: {data}\n\n"
+
+
 @csrf_exempt  # the DRF view below enforces CSRF for session callers, as every API POST does
 def thread_runs_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
     """`POST /api/threads/:threadId/runs/stream`: create a run (same body, checks and errors as
@@ -121,9 +127,8 @@ def thread_runs_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
             pending = None
         else:
             early = (feed, queue, _rows(run["id"], 0))
-    preamble = (f"event: metadata\ndata: "
-                f"{json.dumps({'run_id': run['id'], 'thread_id': run['thread_id'], 'run': run}, separators=(',', ':'))}\n\n")
-    response = sse_response(run_stream(run["id"], 0, batches=True, early=early), preamble=preamble, status=201)
+    response = sse_response(run_stream(run["id"], 0, batches=True, early=early), preamble=metadata_frame(run),
+                            status=201)
     if pending is not None:
         # The reader gives the subscription back when it ends; a client gone before the stream's
         # first read never starts the reader, and the response's close gives it back instead.

@@ -219,3 +219,84 @@ def test_create_and_stream_in_one_request(api, thread_id, takos_server):
     stranger = user_api(takos_server.url, "streamstranger")
     assert stranger.post(f"/api/threads/{thread_id}/runs/stream", json={}).status_code == 404
     assert api.get(f"/api/threads/{thread_id}/runs/stream").status_code == 405
+
+
+def test_run_start_stream_refuses_exactly_as_the_api(api, thread_id, takos_server):
+    """Bearer run starts with a stream are served in front of Django (agents/api/run_start_asgi.py);
+    every refusal is handed to the Django view, so it answers as `POST .../runs` does (same status,
+    same envelope, same headers that matter) and creates nothing."""
+    base = takos_server.url
+
+    def both(client: httpx.Client, *, thread: str = thread_id, **kwargs) -> tuple[httpx.Response, httpx.Response]:
+        plain = client.post(f"/api/threads/{thread}/runs", **kwargs)
+        streamed = client.post(f"/api/threads/{thread}/runs/stream", **kwargs)
+        return plain, streamed
+
+    def runs() -> list[str]:
+        return [r["id"] for r in api.get(f"/api/threads/{thread_id}/runs").json()["runs"]]
+
+    before = runs()
+    cases = {
+        "bad strategy": both(api, json={"multitask_strategy": "nope"}),
+        "bad field": both(api, json={"agent_type": "x" * 51}),
+        "not an object": both(api, json=[1, 2]),
+        "bad json": both(api, content=b"{nope", headers={"Content-Type": "application/json"}),
+        "nan": both(api, content=b'{"input": NaN}', headers={"Content-Type": "application/json"}),
+        "unknown thread": both(api, thread="nosuchthread", json={}),
+        "unknown parent": both(api, json={"parent_run_id": "nosuchrun"}),
+        "bad token": both(httpx.Client(base_url=base, headers={"Authorization": "Bearer tak_pat_nope"}), json={}),
+        "too large": both(api, content=b'{"input": "' + b"x" * (1024 * 1024) + b'"}',
+                          headers={"Content-Type": "application/json"}),
+    }
+    stranger = user_api(base, "startstranger")
+    cases["another tenant"] = both(stranger, json={})
+    # A token without agents:execute (made by the session that the helper signed up).
+    session = httpx.Client(base_url=base, timeout=20)
+    csrf = session.get("/api/auth/csrf").json()["csrf_token"]
+    session.post("/api/auth/login", headers={"X-CSRFToken": csrf},
+                 json={"login": "startstranger", "password": "e2e pass phrase 42"})
+    session.headers["X-CSRFToken"] = session.cookies["csrftoken"]
+    narrow = session.post("/api/me/personal-access-tokens", json={"name": "ro", "scopes": ["threads:read"]})
+    assert narrow.status_code == 201, narrow.text
+    reader = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {narrow.json()['token']}"}, timeout=20)
+    own = stranger.get("/api/spaces/me").json()["space"]["id"]
+    own_thread = stranger.post(f"/api/spaces/{own}/threads", json={"title": "t"}).json()["thread"]["id"]
+    cases["missing scope"] = both(reader, thread=own_thread, json={})
+    for name, (plain, streamed) in cases.items():
+        assert plain.status_code >= 400, name
+        assert (streamed.status_code, streamed.json()) == (plain.status_code, plain.json()), name
+        assert streamed.headers.get("www-authenticate") == plain.headers.get("www-authenticate"), name
+    assert cases["bad strategy"][1].json()["error"]["details"]["fields"]["multitask_strategy"]
+    assert {name: cases[name][1].status_code for name in ("bad token", "missing scope", "too large")} == {
+        "bad token": 401, "missing scope": 403, "too large": 413}
+    assert runs() == before
+
+    # reject while a run is active: 409 with the active run's id, from both.
+    active = start_run(api, thread_id, "/slow 3")
+    plain, streamed = both(api, json={"multitask_strategy": "reject"})
+    assert streamed.status_code == plain.status_code == 409
+    assert streamed.json() == plain.json() and streamed.json()["error"]["details"]["active_run_ids"] == [active["id"]]
+    api.post(f"/api/runs/{active['id']}/cancel")
+    wait_status(api, active["id"], {"cancelled"})
+    assert sorted(runs()) == sorted([active["id"], *before])
+
+
+def test_a_console_session_starts_a_run_stream_with_its_csrf_token(takos_server):
+    """Without a bearer token the request is Django's: a session needs X-CSRFToken, as every API POST."""
+    from takos.cli.sse import parse_sse
+
+    user_api(takos_server.url, "streamsession")
+    session = httpx.Client(base_url=takos_server.url, timeout=20)
+    csrf = session.get("/api/auth/csrf").json()["csrf_token"]
+    assert session.post("/api/auth/login", headers={"X-CSRFToken": csrf},
+                        json={"login": "streamsession", "password": "e2e pass phrase 42"}).status_code == 200
+    space = session.get("/api/spaces/me").json()["space"]["id"]
+    thread = session.post(f"/api/spaces/{space}/threads", json={"title": "t"},
+                          headers={"X-CSRFToken": session.cookies["csrftoken"]}).json()["thread"]["id"]
+    refused = session.post(f"/api/threads/{thread}/runs/stream", json={})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "FORBIDDEN"
+    with session.stream("POST", f"/api/threads/{thread}/runs/stream", json={"input": {"message": "hi"}},
+                        headers={"X-CSRFToken": session.cookies["csrftoken"]}) as response:
+        assert response.status_code == 201
+        kinds = [frame[1] for frame in parse_sse(response.iter_lines()) if frame[1] != "delta"][:3]
+    assert kinds == ["metadata", "run_status", "started"]

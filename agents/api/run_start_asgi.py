@@ -1,0 +1,171 @@
+"""`POST /api/threads/:threadId/runs/stream` for bearer callers, as a plain ASGI app in front of Django.
+
+A client that starts a run and watches it waits for this request's work before the worker can
+even receive the run: through Django it was the handler's hop, eight middlewares, DRF's request,
+authentication and permission classes, then the create, about 8 ms of CPU on a busy machine
+before the task left. Here the path every such start takes is done in one thread hop: the token
+and its scope, the thread's access check, the body's validation (the same serializer), the
+create (the same service) and the run's API form; the stream is the same as `GET /api/runs/:id/sse`
+(sse_asgi.stream_run).
+
+Anything else goes to the Django view, with the body the client sent: no bearer token (a console
+session and its CSRF check), a body that is not a JSON object, any refusal (401, 403, 404, 400,
+409, 413). So every error keeps that view's status and envelope, and nothing is written before
+the hand-over: the checks come first and the create is one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import uuid
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.http import JsonResponse
+from rest_framework.exceptions import ValidationError
+
+from agents import selectors, services
+from agents.api.serializers import RunCreateIn, run_out
+from agents.api.sse_asgi import send_error, stream_run
+from agents.api.streams import _rows, _subscribe, metadata_frame
+from agents.streams import hub
+from takos.api.errors import ApiError, envelope, error_response
+from takos.api.ids import new_id
+from takos.api.middleware import body_limit_for
+from takos.asgi_body import BodyTooLarge, read_body
+
+logger = logging.getLogger("takos.api")
+
+PATH = re.compile(r"^/api/threads/([A-Za-z0-9_-]{1,64})/runs/stream/?$")
+SCOPE = "agents:execute"  # ThreadRunsView.required_scopes["POST"]
+# What Django's middleware adds to every response (SecurityMiddleware, XFrameOptionsMiddleware).
+HEADERS = [(b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin"),
+           (b"cross-origin-opener-policy", b"same-origin")]
+
+
+def match(scope: dict[str, Any]) -> str | None:
+    """The thread id when this is a run start this app may serve (a bearer token, a JSON body)."""
+    if scope["type"] != "http" or scope.get("method") != "POST":
+        return None
+    found = PATH.match(scope["path"])
+    if found is None:
+        return None
+    headers = dict(scope.get("headers") or [])
+    if headers.get(b"authorization", b"")[:7].lower() != b"bearer ":
+        return None
+    if headers.get(b"content-type", b"").split(b";")[0].strip().lower() != b"application/json":
+        return None
+    return found.group(1)
+
+
+def create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dict[str, Any] | None:
+    """On a thread: the created run's API form, or None when the Django view must answer."""
+    try:
+        return _create(authorization, thread_id, body, run_id)
+    finally:
+        close_old_connections()  # as at the end of a Django request (a pooled connection goes back)
+
+
+def _create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dict[str, Any] | None:
+    from auth_app.authentication import resolve_token
+    from takos.api.scopes import grants
+
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_refuse) if body else {}
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    found = resolve_token(authorization.split(None, 1)[1].strip())
+    if found is None:
+        return None
+    user, auth = found
+    if not user.is_authenticated or not grants(getattr(auth, "scopes", "*"), SCOPE):
+        return None
+    try:
+        thread = selectors.thread_for_user(user, thread_id, min_role="editor").obj
+        serializer = RunCreateIn(data=data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        parent = selectors.run_for_user(user, fields["parent_run_id"]).obj if fields.get("parent_run_id") else None
+        run = services.run_create(thread=thread, actor=user, agent_type=fields["agent_type"], input=fields["input"],
+                                  parent_run=parent, model=fields["model"],
+                                  multitask_strategy=fields["multitask_strategy"], run_id=run_id)
+    except (ApiError, ValidationError):
+        return None  # refused before anything was written (the create is one transaction)
+    return run_out(run)
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not valid JSON")  # as DRF's strict JSON parser
+
+
+def replaying(body: bytes, receive: Any) -> Any:
+    """A `receive` that gives the body already read, then the client's own messages."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_id: str, django: Any) -> None:
+    headers = dict(scope.get("headers") or [])
+    limit = body_limit_for(scope["path"])
+    try:
+        declared = int(headers.get(b"content-length", b"-1"))
+    except ValueError:
+        declared = -1
+    if not 0 <= declared <= limit:  # no length, a bad one or too much: Django's answer (413, 400)
+        await django(scope, receive, send)
+        return
+    try:
+        body = await read_body(receive, limit)
+    except BodyTooLarge:  # more than its Content-Length said
+        await send_error(send, error_response(413, f"Request body is larger than {limit} bytes."))
+        return
+    if body is None:
+        return
+    run_id = new_id()
+    # Subscribe first (under the id the run will get), so the stream listens before the worker
+    # can start. Overlapping it with the create measured no faster: the two contend for the GIL.
+    subscribing = asyncio.ensure_future(_subscribe(run_id))
+    await asyncio.wait([subscribing])
+    run = failure = None
+    try:
+        run = await sync_to_async(create, thread_sensitive=False)(
+            headers[b"authorization"].decode("latin-1"), thread_id, body, run_id)
+    except Exception as exc:  # as the API's exception handler: logged, the envelope with an error id
+        failure = uuid.uuid4().hex[:12]
+        logger.exception("Unhandled API error %s", failure, exc_info=exc)
+    finally:
+        if run is None:
+            with contextlib.suppress(Exception):
+                await hub().unsubscribe(*(await subscribing))
+    if failure is not None:
+        await send_error(send, JsonResponse(envelope("INTERNAL_ERROR", "Internal server error.",
+                                                     {"error_id": failure}), status=500))
+        return
+    if run is None:
+        await django(scope, replaying(body, receive), send)
+        return
+    feed, queue = await subscribing
+    try:
+        # The rows read after subscribing and the wake-ups after them hold every event of the run.
+        rows = await sync_to_async(_rows, thread_sensitive=False)(run_id, 0)
+        extra = [*HEADERS, (b"content-location", f"/api/runs/{run_id}".encode())]
+        await stream_run(receive, send, run_id, 0, status=201, headers=extra,
+                         preamble=metadata_frame(run).encode(), early=(feed, queue, rows))
+    finally:
+        await hub().unsubscribe(feed, queue)  # the reader gives it back too; twice is harmless
+
