@@ -70,7 +70,7 @@ def probe_roundtrip(data_dir: Path, samples: int) -> list[float]:
         start = time.perf_counter()
         app.send_task("agents.probe", kwargs={"marker": marker}, queue="run")
         while not (folder / marker).exists():
-            time.sleep(0.001)
+            time.sleep(0.0002)  # a 1 ms poll added ~0.5 ms on average to the reference
         out.append((time.perf_counter() - start) * 1000)
     return out
 
@@ -87,9 +87,12 @@ def wait_torn_down(run_id: str, timeout: float = 5) -> None:
         time.sleep(0.01)
 
 
-def run_start_latency(api: httpx.Client, thread_id: str, samples: int) -> list[float]:
+def run_start_latency(api: httpx.Client, thread_id: str, samples: int, before: Any = None) -> list[float]:
+    """`before()` runs ahead of each sample (the reference's sample, taken under the same load)."""
     out = []
     for _ in range(samples):
+        if before is not None:
+            before()
         start = time.perf_counter()
         run = api.post(f"/api/threads/{thread_id}/runs", json={"input": {"message": "hi"}}).json()["run"]
         for item in sse(api, f"/api/runs/{run['id']}/sse"):
@@ -101,12 +104,14 @@ def run_start_latency(api: httpx.Client, thread_id: str, samples: int) -> list[f
     return out
 
 
-def run_start_latency_stream(api: httpx.Client, thread_id: str, samples: int) -> list[float]:
+def run_start_latency_stream(api: httpx.Client, thread_id: str, samples: int, before: Any = None) -> list[float]:
     """The same, in one request: POST /api/threads/:id/runs/stream creates the run and streams it."""
     from takos.cli.sse import parse_sse
 
     out = []
     for _ in range(samples):
+        if before is not None:
+            before()
         start = time.perf_counter()
         run_id = None
         with api.stream("POST", f"/api/threads/{thread_id}/runs/stream", json={"input": {"message": "hi"}},
@@ -268,13 +273,21 @@ def main() -> int:
         backend = "redis" if running.env.get("REDIS_URL") else "embedded (filesystem broker, DB polling)"
         api = user_api(running.url, "bench")
         thread_id = api.post("/api/spaces/me/threads", json={"title": "bench"}).json()["thread"]["id"]
-        probe_roundtrip(Path(running.env["TAKOS_DATA_DIR"]), 3)  # warm the worker's and our connections
-        probe = probe_roundtrip(Path(running.env["TAKOS_DATA_DIR"]), args.samples)
+        data_dir = Path(running.env["TAKOS_DATA_DIR"])
+        probe_roundtrip(data_dir, 3)  # warm the worker's and our connections
         run_start_latency(api, thread_id, 2)  # warm-up: first imports and connections in web and worker
-        start = run_start_latency(api, thread_id, args.samples)
+        # The reference is sampled right before each run start, so both see the same machine (a block
+        # of probes taken first varied 2-5 ms between runs of the same build).
+        probe: list[float] = []
+
+        def probe_one() -> None:
+            probe.extend(probe_roundtrip(data_dir, 1))
+
+        start = run_start_latency(api, thread_id, args.samples, before=probe_one)
+        start_stream = run_start_latency_stream(api, thread_id, args.samples, before=probe_one)
         print(f"backend: {backend}")
-        print(f"no-op Celery task round trip: p50 {statistics.median(probe):.1f} ms (n={len(probe)})")
-        start_stream = run_start_latency_stream(api, thread_id, args.samples)
+        print(f"no-op Celery task round trip (interleaved with the run starts): p50 {statistics.median(probe):.1f} ms "
+              f"(n={len(probe)})")
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"run start, POST /runs then GET /runs/:id/sse → 'started': p50 {statistics.median(start):.1f} ms, "
               f"ratio {statistics.median(start) / statistics.median(probe):.2f}")

@@ -23,4 +23,8 @@ def test_cache_objects_share_one_redis_pool():
     assert first._cache is made_elsewhere[0]._cache
     first.set("takos-test-shared", "v", 5)
     assert made_elsewhere[0].get("takos-test-shared") == "v"
+    # and one redis-py client per pool, not one built for each call
+    client = first._cache.get_client()
+    assert client is first._cache.get_client("any key") is made_elsewhere[0]._cache.get_client()
+    assert first._cache.get_client(write=True).connection_pool is client.connection_pool
     assert type(caches["default"]) is RedisCache
