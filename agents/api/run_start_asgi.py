@@ -81,11 +81,13 @@ def _create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dic
         return None
     if not isinstance(data, dict):
         return None
-    found = resolve_token(authorization.split(None, 1)[1].strip())
+    parts = authorization.split()
+    found = resolve_token(parts[1]) if len(parts) == 2 else None  # else the view's 401 (malformed)
     if found is None:
         return None
     user, auth = found
-    if not user.is_authenticated or not grants(getattr(auth, "scopes", "*"), SCOPE):
+    # A service token without a user acts for no one: the view answers (it refuses).
+    if user is None or not user.is_authenticated or not grants(getattr(auth, "scopes", "*"), SCOPE):
         return None
     try:
         thread = selectors.thread_for_user(user, thread_id, min_role="editor").obj

@@ -245,6 +245,7 @@ def test_run_start_stream_refuses_exactly_as_the_api(api, thread_id, takos_serve
         "unknown thread": both(api, thread="nosuchthread", json={}),
         "unknown parent": both(api, json={"parent_run_id": "nosuchrun"}),
         "bad token": both(httpx.Client(base_url=base, headers={"Authorization": "Bearer tak_pat_nope"}), json={}),
+        "malformed token": both(httpx.Client(base_url=base, headers={"Authorization": "Bearer a b"}), json={}),
         "too large": both(api, content=b'{"input": "' + b"x" * (1024 * 1024) + b'"}',
                           headers={"Content-Type": "application/json"}),
     }

@@ -1,0 +1,76 @@
+"""The run start served in front of Django (agents/api/run_start_asgi.py): what it takes on itself
+and what it hands to the Django view. The full request path through daphne, and the parity of
+every refusal with `POST .../runs`, are in test_runs_e2e.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accounts.selectors import personal_space
+from agents import services
+from agents.api.run_start_asgi import create, match
+from agents.models import Message, Run, RunEvent
+from auth_app.services import pat_create, service_token_create
+from takos.api.ids import new_id
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _scope(path: str, **headers: str) -> dict:
+    return {"type": "http", "method": "POST", "path": path,
+            "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
+
+
+def test_only_bearer_json_run_starts_are_taken() -> None:
+    path = "/api/threads/abc123def456/runs/stream"
+    assert match(_scope(path, authorization="Bearer t", content_type="application/json; charset=utf-8")) == (
+        "abc123def456")
+    assert match(_scope(path, cookie="sessionid=x", content_type="application/json")) is None  # CSRF stays Django's
+    assert match(_scope(path, authorization="Bearer t", content_type="text/plain")) is None
+    assert match(_scope(path, authorization="Bearer t")) is None
+    assert match(_scope("/api/threads/abc123def456/runs", authorization="Bearer t",
+                        content_type="application/json")) is None
+    assert match({**_scope(path, authorization="Bearer t", content_type="application/json"), "method": "GET"}) is None
+
+
+def test_a_run_is_created_under_the_chosen_id(alice) -> None:
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=alice, name="t").token
+    run_id = new_id()
+    out = create(f"Bearer {token}", thread.id, json.dumps({"input": {"message": "hi"}}).encode(), run_id)
+    assert out is not None and out["id"] == run_id and out["status"] == "queued"
+    run = Run.objects.get(pk=run_id)
+    assert run.requester_id == alice.pk and run.thread_id == thread.id
+    assert Message.objects.filter(run=run, role="user", content="hi").count() == 1
+    assert list(RunEvent.objects.filter(run=run).values_list("seq", "type")) == [(1, "run_status")]
+
+
+@pytest.mark.parametrize("body", [b"{nope", b"[1]", b'{"input": NaN}', b'{"multitask_strategy": "x"}',
+                                  b'{"parent_run_id": "nosuchrun000"}', "{\"input\": \"\u00e9\"}".encode("latin-1")])
+def test_bad_bodies_are_left_to_the_view(alice, body: bytes) -> None:
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=alice, name="t").token
+    assert create(f"Bearer {token}", thread.id, body, new_id()) is None
+    assert not Run.objects.exists()
+
+
+def test_refused_callers_are_left_to_the_view(alice, bob) -> None:
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    body = b"{}"
+    cases = {
+        "no token": "Bearer",
+        "malformed": "Bearer a b",
+        "unknown": "Bearer tak_pat_nope",
+        "another tenant": f"Bearer {pat_create(user=bob, name='b').token}",
+        "missing scope": f"Bearer {pat_create(user=alice, name='ro', scopes=['threads:read']).token}",
+        # A service principal acts for no user: the view refuses it.
+        "service without user": f"Bearer {service_token_create(service_name='svc').token}",
+    }
+    for name, header in cases.items():
+        assert create(header, thread.id, body, new_id()) is None, name
+    assert not Run.objects.exists()
+    # and a service token acting for alice is alice
+    acting = service_token_create(service_name="svc", user=alice).token
+    assert create(f"Bearer {acting}", thread.id, body, new_id()) is not None
