@@ -6,6 +6,7 @@ delivered twice, a late executor call or a racing cancel can never move a finish
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -24,7 +25,7 @@ from accounts.models import Membership, Space, User
 from agents import events
 from agents.models import AgentTask, Artifact, Memory, Message, Run, Skill, Thread, ThreadShare
 from takos.api.errors import BadRequest, Conflict, NotFound
-from takos.db.sql import column, table
+from takos.db.sql import column, insert, table
 
 logger = logging.getLogger("takos.agents")
 
@@ -63,7 +64,8 @@ def message_create(*, thread: Thread, role: str, content: str = "", author: User
         existing = Message.objects.filter(run=run, operation_key=operation_key).first()
         if existing is not None:
             return existing
-    with transaction.atomic():
+    # Under the caller's transaction (thread_locked) no savepoint of its own: an error ends both.
+    with transaction.atomic() if not thread_locked else contextlib.nullcontext():
         if not thread_locked:
             # Lock the thread row so two writers never pick the same sequence number.
             _touch_thread(thread.pk)
@@ -76,7 +78,8 @@ def message_create(*, thread: Thread, role: str, content: str = "", author: User
             "run": run, "sequence": last + 1, "operation_key": operation_key,
         }
         if not operation_key:
-            message = Message.objects.create(**fields)
+            message = Message(**fields)
+            insert(message)
         else:
             try:
                 with transaction.atomic():  # a racing replay of the same operation loses here
@@ -173,12 +176,13 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
             active_ids = []
         root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
         # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
-        run = Run.objects.create(
+        run = Run(
             **({"id": run_id} if run_id else {}), thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
             model=model or "", input=payload, parent_run=parent_run, root_run=root,
             root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
             status=Run.Status.PENDING if active_ids else Run.Status.QUEUED, last_event_id=1,
         )
+        insert(run)
         if run.status == Run.Status.QUEUED:
             # Registered first, so at commit the task leaves before the `run_status` wake-up: the
             # worker's start, not the watchers' first frame, is what a run start waits for.

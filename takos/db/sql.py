@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import connection
@@ -14,3 +15,24 @@ def table(model: Any) -> str:
 def column(model: Any, name: str) -> str:
     """The quoted column of field `name` (`get_field` knows FK names like "thread" too)."""
     return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def insert(obj: Any) -> None:
+    """Save a new instance as `Model.objects.create` would, with one INSERT written once per model
+    instead of compiled on every call (two such creates were half of a run start's transaction).
+    For hot paths only, and only for models whose primary key is set in Python (IdModel) and that
+    no save signal listens to (none is sent)."""
+    model = type(obj)
+    fields = model._meta.concrete_fields
+    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model), values)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+@functools.cache
+def _insert_sql(model: Any) -> str:
+    names = ", ".join(connection.ops.quote_name(field.column) for field in model._meta.concrete_fields)
+    marks = ", ".join(["%s"] * len(model._meta.concrete_fields))
+    return f"INSERT INTO {table(model)} ({names}) VALUES ({marks})"

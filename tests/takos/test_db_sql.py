@@ -1,0 +1,35 @@
+"""takos.db.sql.insert: the same row as `Model.objects.create`, from a statement written once."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from accounts.selectors import personal_space
+from agents import services
+from agents.models import Message, Run
+from takos.db.sql import insert
+
+
+@pytest.mark.django_db
+def test_insert_writes_what_create_writes(alice) -> None:
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    made = Message.objects.create(thread=thread, role="user", content="a", author=alice, sequence=1)
+    fast = Message(thread=thread, role="user", content="a", author=alice, sequence=2)
+    insert(fast)
+    assert not fast._state.adding and fast._state.db == "default"
+    stored = Message.objects.get(pk=fast.pk)
+    skip = {"id", "sequence", "created_at"}
+    assert {f.attname: getattr(stored, f.attname) for f in Message._meta.concrete_fields if f.name not in skip} == {
+        f.attname: getattr(made, f.attname) for f in Message._meta.concrete_fields if f.name not in skip}
+    assert stored.metadata == {} and stored.tool_calls is None and stored.created_at is not None
+    assert stored.created_at == fast.created_at  # auto_now_add set on the instance, as save() does
+
+    run = Run(thread=thread, space_id=thread.space_id, requester=alice, input={"message": "hi", "n": [1, 2]})
+    insert(run)
+    assert Run.objects.get(pk=run.pk).input == {"message": "hi", "n": [1, 2]}
+    run.status = Run.Status.CANCELLED
+    run.save()  # an UPDATE now, not a second INSERT
+    assert Run.objects.filter(pk=run.pk).values_list("status", flat=True).get() == "cancelled"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert(Message(id=fast.id, thread=thread, role="user"))  # the primary key still holds
