@@ -98,14 +98,13 @@ def resolve_token(token: str) -> tuple[Any, TokenAuth] | None:
 async def bearer_user(header: str, scope: str | None) -> tuple[Any, Any] | None:
     """For async endpoints outside DRF (streams): None when `header` is not a bearer token, else
     (user, None) or (None, error response with the envelope: 401 invalid token, 403 missing scope)."""
-    from asgiref.sync import sync_to_async
-
     from takos.api.errors import error_response
     from takos.api.scopes import grants
+    from takos.db.threads import off_loop
 
     if not header.lower().startswith("bearer "):
         return None
-    found = await sync_to_async(resolve_token, thread_sensitive=False)(header.split(None, 1)[1].strip())
+    found = await off_loop(resolve_token)(header.split(None, 1)[1].strip())
     if found is None:
         return None, error_response(401, "The token is invalid, expired or revoked.")
     user, auth = found

@@ -24,8 +24,6 @@ import re
 import uuid
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 from django.http import JsonResponse
 from rest_framework.exceptions import ValidationError
 
@@ -38,6 +36,7 @@ from takos.api.errors import ApiError, envelope, error_response
 from takos.api.ids import new_id
 from takos.api.middleware import body_limit_for
 from takos.asgi_body import BodyTooLarge, read_body
+from takos.db.threads import off_loop
 
 logger = logging.getLogger("takos.api")
 
@@ -65,13 +64,6 @@ def match(scope: dict[str, Any]) -> str | None:
 
 def create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dict[str, Any] | None:
     """On a thread: the created run's API form, or None when the Django view must answer."""
-    try:
-        return _create(authorization, thread_id, body, run_id)
-    finally:
-        close_old_connections()  # as at the end of a Django request (a pooled connection goes back)
-
-
-def _create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dict[str, Any] | None:
     from auth_app.authentication import resolve_token
     from takos.api.scopes import grants
 
@@ -145,7 +137,7 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
     await asyncio.wait([subscribing])
     run = failure = None
     try:
-        run = await sync_to_async(create, thread_sensitive=False)(
+        run = await off_loop(create)(
             headers[b"authorization"].decode("latin-1"), thread_id, body, run_id)
     except Exception as exc:  # as the API's exception handler: logged, the envelope with an error id
         failure = uuid.uuid4().hex[:12]
@@ -164,7 +156,7 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
     feed, queue = await subscribing
     try:
         # The rows read after subscribing and the wake-ups after them hold every event of the run.
-        rows = await sync_to_async(_rows, thread_sensitive=False)(run_id, 0)
+        rows = await off_loop(_rows)(run_id, 0)
         extra = [*HEADERS, (b"content-location", f"/api/runs/{run_id}".encode())]
         await stream_run(receive, send, run_id, 0, status=201, headers=extra,
                          preamble=metadata_frame(run).encode(), early=(feed, queue, rows))

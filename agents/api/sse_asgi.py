@@ -18,13 +18,13 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from agents import selectors
 from agents.api.streams import run_stream
 from agents.streams import frames, parse_seq
 from takos.api.errors import ApiError, error_response
+from takos.db.threads import off_loop
 
 PATH = re.compile(r"^/api/runs/([A-Za-z0-9_-]{1,64})/sse/?$")
 SSE_HEADERS = [
@@ -58,7 +58,7 @@ async def authenticate(scope: dict[str, Any]) -> tuple[Any, Any]:
     bearer = await bearer_user(headers.get(b"authorization", b"").decode("latin-1"), "threads:read")
     if bearer is not None:
         return bearer
-    user = await sync_to_async(session_user, thread_sensitive=False)(headers.get(b"cookie", b""))
+    user = await off_loop(session_user)(headers.get(b"cookie", b""))
     if user is None or not user.is_authenticated:
         response = error_response(401, "Authentication required.")
         response["WWW-Authenticate"] = 'Bearer realm="takos"'
@@ -100,7 +100,7 @@ async def run_sse_app(scope: dict[str, Any], receive: Any, send: Any, run_id: st
         await send_error(send, problem)
         return
     try:
-        await sync_to_async(selectors.run_for_user, thread_sensitive=False)(user, run_id)
+        await off_loop(selectors.run_for_user)(user, run_id)
     except ApiError as exc:
         await send_error(send, error_response(exc.status_code, str(exc.detail), code=exc.code))
         return

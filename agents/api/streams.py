@@ -8,7 +8,6 @@ import json
 import uuid
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -26,6 +25,7 @@ from agents.streams import (
 )
 from takos.api.errors import ApiError, error_response
 from takos.asgi_handler import server_loop
+from takos.db.threads import off_loop
 
 
 def _rows(run_id: str, after_seq: int) -> list[StreamItem]:
@@ -35,7 +35,7 @@ def _rows(run_id: str, after_seq: int) -> list[StreamItem]:
 
 def _fetcher(run_id: str) -> Any:
     # Readers query outside Django's single sync thread, so many streams never queue behind views.
-    @sync_to_async(thread_sensitive=False)
+    @off_loop
     def fetch(after_seq: int) -> list[StreamItem]:
         return _rows(run_id, after_seq)
 
@@ -43,7 +43,7 @@ def _fetcher(run_id: str) -> Any:
 
 
 def run_stream(run_id: str, after: int, *, batches: bool = False, direct: Any = None, early: Any = None) -> Any:
-    @sync_to_async(thread_sensitive=False)
+    @off_loop
     def finished() -> bool:
         status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
         return status is None or status in Run.TERMINAL
@@ -78,7 +78,7 @@ async def run_sse(request: HttpRequest, run_id: str) -> HttpResponse:
     if problem is not None:
         return problem
     try:
-        await sync_to_async(selectors.run_for_user, thread_sensitive=False)(user, run_id)
+        await off_loop(selectors.run_for_user)(user, run_id)
     except ApiError as exc:
         return error_response(exc.status_code, str(exc.detail), code=exc.code)
     return sse_response(run_stream(run_id, parse_last_event_id(request), batches=True))
@@ -153,13 +153,13 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             if name == b"authorization" and value.lower().startswith(b"bearer "):
                 token = value.decode().split(None, 1)[1]
         if token:
-            found = await sync_to_async(resolve_token)(token)
+            found = await off_loop(resolve_token)(token)
             user = found[0] if found else None
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
         try:
-            run = (await sync_to_async(selectors.run_for_user)(user, self.run_id)).obj
+            run = (await off_loop(selectors.run_for_user)(user, self.run_id)).obj
         except ApiError:
             await self.close(code=4404)
             return
@@ -170,7 +170,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         await self.send_json({"type": "connected", "data": {"connectionId": uuid.uuid4().hex,
                                                             "lastEventId": run.last_event_id}})
-        backlog = await sync_to_async(lambda: list(RunEvent.objects.filter(run_id=self.run_id, seq__gt=after)
+        backlog = await off_loop(lambda: list(RunEvent.objects.filter(run_id=self.run_id, seq__gt=after)
                                                    .order_by("seq")[:2000]))()
         await self.send_json({"type": "replay", "data": {"events": [events.event_out(e) for e in backlog],
                                                          "count": len(backlog)}})

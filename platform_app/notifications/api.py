@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import HttpRequest, HttpResponse
 from rest_framework import serializers
@@ -17,6 +16,7 @@ from platform_app.models import Notification, NotificationPreference, Notificati
 from platform_app.notifications import services
 from takos.api.errors import BadRequest, error_response
 from takos.api.views import ApiView
+from takos.db.threads import off_loop
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -113,7 +113,7 @@ class SettingsView(ApiView):
 
 
 def notification_stream(user_id: str, after: int, *, batches: bool = False) -> Any:
-    @sync_to_async(thread_sensitive=False)
+    @off_loop
     def fetch(after_seq: int) -> list[StreamItem]:
         rows = Notification.objects.filter(recipient_id=user_id, seq__gt=after_seq).order_by("seq")[:200]
         return [StreamItem(seq=n.seq, type="notification.new", data={"notification_id": n.id, **notification_out(n)})
@@ -132,7 +132,7 @@ async def notifications_sse(request: HttpRequest) -> HttpResponse:
     after = parse_last_event_id(request)
     if "Last-Event-ID" not in request.headers and "last_event_id" not in request.GET:
         # A fresh subscriber wants new notifications, not the whole history.
-        after = await sync_to_async(
+        after = await off_loop(
             lambda: NotificationSettings.objects.filter(user_id=user.pk).values_list("last_seq", flat=True).first()
         )() or 0
     return sse_response(notification_stream(user.pk, after, batches=True))
@@ -147,7 +147,7 @@ class NotificationsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         await self.accept()
-        after = await sync_to_async(
+        after = await off_loop(
             lambda: NotificationSettings.objects.filter(user_id=user.pk).values_list("last_seq", flat=True).first()
         )() or 0
         await self.send_json({"type": "connected", "data": {"lastEventId": after}})
