@@ -16,8 +16,6 @@ the hand-over: the checks come first and the create is one transaction.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -133,33 +131,41 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
     run_id = new_id()
     # Subscribe first (under the id the run will get), so the stream listens before the worker
     # can start. Overlapping it with the create measured no faster: the two contend for the GIL.
-    subscribing = asyncio.ensure_future(_subscribe(run_id))
-    await asyncio.wait([subscribing])
+    subscription = await _try_subscribe(run_id)
     run = failure = None
     try:
-        run = await off_loop(create)(
-            headers[b"authorization"].decode("latin-1"), thread_id, body, run_id)
+        run = await off_loop(create)(headers[b"authorization"].decode("latin-1"), thread_id, body, run_id)
     except Exception as exc:  # as the API's exception handler: logged, the envelope with an error id
         failure = uuid.uuid4().hex[:12]
         logger.exception("Unhandled API error %s", failure, exc_info=exc)
-    finally:
-        if run is None:
-            with contextlib.suppress(Exception):
-                await hub().unsubscribe(*(await subscribing))
-    if failure is not None:
-        await send_error(send, JsonResponse(envelope("INTERNAL_ERROR", "Internal server error.",
-                                                     {"error_id": failure}), status=500))
-        return
     if run is None:
-        await django(scope, replaying(body, receive), send)
+        if subscription is not None:
+            await hub().unsubscribe(*subscription)
+        if failure is not None:
+            await send_error(send, JsonResponse(envelope("INTERNAL_ERROR", "Internal server error.",
+                                                         {"error_id": failure}), status=500))
+        else:
+            await django(scope, replaying(body, receive), send)
         return
-    feed, queue = await subscribing
     try:
-        # The rows read after subscribing and the wake-ups after them hold every event of the run.
-        rows = await off_loop(_rows)(run_id, 0)
+        early = None
+        if subscription is not None:
+            # The rows read after subscribing and the wake-ups after them hold every event of the run.
+            early = (*subscription, await off_loop(_rows)(run_id, 0))
         extra = [*HEADERS, (b"content-location", f"/api/runs/{run_id}".encode())]
         await stream_run(receive, send, run_id, 0, status=201, headers=extra,
-                         preamble=metadata_frame(run).encode(), early=(feed, queue, rows))
+                         preamble=metadata_frame(run).encode(), early=early)
     finally:
-        await hub().unsubscribe(feed, queue)  # the reader gives it back too; twice is harmless
+        if subscription is not None:
+            await hub().unsubscribe(*subscription)  # the reader gives it back too; twice is harmless
 
+
+async def _try_subscribe(run_id: str) -> tuple[Any, Any] | None:
+    """The run stream's subscription, or None if it could not be taken now (the channel layer is
+    unreachable): the stream then subscribes by itself, as `GET …/sse` does, and the run is still
+    created."""
+    try:
+        return await _subscribe(run_id)
+    except Exception:
+        logger.warning("run %s: early stream subscription failed", run_id, exc_info=True)
+        return None
