@@ -28,7 +28,7 @@ from rest_framework.exceptions import ValidationError
 from agents import selectors, services
 from agents.api.serializers import RunCreateIn, run_out
 from agents.api.sse_asgi import send_error, stream_run
-from agents.api.streams import _rows, _subscribe, metadata_frame
+from agents.api.streams import metadata_frame, stream_rows, subscribe_run
 from agents.streams import hub
 from takos.api.errors import ApiError, envelope, error_response
 from takos.api.ids import new_id
@@ -151,7 +151,7 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
         early = None
         if subscription is not None:
             # The rows read after subscribing and the wake-ups after them hold every event of the run.
-            early = (*subscription, await off_loop(_rows)(run_id, 0))
+            early = (*subscription, await off_loop(stream_rows)(run_id, 0))
         extra = [*HEADERS, (b"content-location", f"/api/runs/{run_id}".encode())]
         await stream_run(receive, send, run_id, 0, status=201, headers=extra,
                          preamble=metadata_frame(run).encode(), early=early)
@@ -165,7 +165,7 @@ async def _try_subscribe(run_id: str) -> tuple[Any, Any] | None:
     unreachable): the stream then subscribes by itself, as `GET …/sse` does, and the run is still
     created."""
     try:
-        return await _subscribe(run_id)
+        return await subscribe_run(run_id)
     except Exception:
         logger.warning("run %s: early stream subscription failed", run_id, exc_info=True)
         return None

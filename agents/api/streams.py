@@ -28,7 +28,7 @@ from takos.asgi_handler import server_loop
 from takos.db.threads import off_loop
 
 
-def _rows(run_id: str, after_seq: int) -> list[StreamItem]:
+def stream_rows(run_id: str, after_seq: int) -> list[StreamItem]:
     return [StreamItem(seq=seq, type=type, data=data, terminal=type in events.TERMINAL_TYPES)
             for seq, type, data in events.rows_after(run_id, after_seq)]
 
@@ -37,7 +37,7 @@ def _fetcher(run_id: str) -> Any:
     # Readers query outside Django's single sync thread, so many streams never queue behind views.
     @off_loop
     def fetch(after_seq: int) -> list[StreamItem]:
-        return _rows(run_id, after_seq)
+        return stream_rows(run_id, after_seq)
 
     return fetch
 
@@ -54,7 +54,7 @@ def run_stream(run_id: str, after: int, *, batches: bool = False, direct: Any = 
     return follow(group=group, after=after, fetch=fetch, finished=finished)
 
 
-async def _subscribe(run_id: str) -> Any:
+async def subscribe_run(run_id: str) -> Any:
     return await hub().subscribe(events.run_group(run_id), _fetcher(run_id))
 
 
@@ -119,14 +119,14 @@ def thread_runs_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
         # another process), then read the rows once: together they hold every event of the run,
         # so the stream starts from them, with no read and no "has it ended?" query of its own
         # between here and the wait for the worker's `started`.
-        pending = asyncio.run_coroutine_threadsafe(_subscribe(run["id"]), loop)
+        pending = asyncio.run_coroutine_threadsafe(subscribe_run(run["id"]), loop)
         try:
             feed, queue = pending.result(timeout=5)
         except Exception:  # no subscription (yet): the stream subscribes by itself
             _unsubscribe_later(pending, loop)
             pending = None
         else:
-            early = (feed, queue, _rows(run["id"], 0))
+            early = (feed, queue, stream_rows(run["id"], 0))
     response = sse_response(run_stream(run["id"], 0, batches=True, early=early), preamble=metadata_frame(run),
                             status=201)
     if pending is not None:
