@@ -29,8 +29,9 @@ def _redis() -> redis.Redis | None:
     if _client is None or _client[0] != os.getpid():  # a forked process needs its own
         url = settings.CELERY_BROKER_URL
         client = None
-        if url.startswith(("redis://", "rediss://", "unix://")) and not settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(
-                "global_keyprefix"):
+        # Plain redis:// only: TLS (rediss://, broker_use_ssl) and sockets have options of their own
+        # in kombu, and a key prefix renames the queue's list; those keep apply_async.
+        if url.startswith("redis://") and not settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix"):
             client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
         _client = (os.getpid(), client)
     return _client[1]
