@@ -177,11 +177,13 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
         # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
         run = Run(
-            **({"id": run_id} if run_id else {}), thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
+            thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
             model=model or "", input=payload, parent_run=parent_run, root_run=root,
             root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
             status=Run.Status.PENDING if active_ids else Run.Status.QUEUED, last_event_id=1,
         )
+        if run_id:
+            run.id = run_id
         insert(run)
         if run.status == Run.Status.QUEUED:
             # Registered first, so at commit the task leaves before the `run_status` wake-up: the

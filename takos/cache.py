@@ -25,12 +25,15 @@ class ReusedClient(RedisCacheClient):
     was ~0.2 ms of every token lookup in a busy web process); one per pool serves every call, as
     redis-py clients are thread-safe over their pool."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reused: dict[int, Any] = {}
+
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         index = self._get_connection_pool_index(write)
-        clients = self.__dict__.setdefault("_reused", {})
-        client = clients.get(index)
+        client = self._reused.get(index)
         if client is None:
-            client = clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+            client = self._reused[index] = self._client(connection_pool=self._get_connection_pool(write))
         return client
 
 

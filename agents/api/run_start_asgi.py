@@ -4,8 +4,8 @@ A client that starts a run and watches it waits for this request's work before t
 even receive the run: through Django it was the handler's hop, eight middlewares, DRF's request,
 authentication and permission classes, then the create, about 8 ms of CPU on a busy machine
 before the task left. Here the path every such start takes is done in one thread hop: the token
-and its scope, the thread's access check, the body's validation (the same serializer), the
-create (the same service) and the run's API form; the stream is the same as `GET /api/runs/:id/sse`
+and its scope, the thread's access check, the body's validation and the create (the view's own `start_run`)
+and the run's API form; the stream is the same as `GET /api/runs/:id/sse`
 (sse_asgi.stream_run).
 
 Anything else goes to the Django view, with the body the client sent: no bearer token (a console
@@ -25,10 +25,10 @@ from typing import Any
 from django.http import JsonResponse
 from rest_framework.exceptions import ValidationError
 
-from agents import selectors, services
-from agents.api.serializers import RunCreateIn, run_out
+from agents.api.serializers import run_out
 from agents.api.sse_asgi import send_error, stream_run
 from agents.api.streams import metadata_frame, stream_rows, subscribe_run
+from agents.api.views import start_run
 from agents.streams import hub
 from takos.api.errors import ApiError, envelope, error_response
 from takos.api.ids import new_id
@@ -69,8 +69,6 @@ def create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dict
         data = json.loads(body.decode("utf-8"), parse_constant=_refuse) if body else {}
     except ValueError:
         return None
-    if not isinstance(data, dict):
-        return None
     parts = authorization.split()
     found = resolve_token(parts[1]) if len(parts) == 2 else None  # else the view's 401 (malformed)
     if found is None:
@@ -80,14 +78,7 @@ def create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dict
     if user is None or not user.is_authenticated or not grants(getattr(auth, "scopes", "*"), SCOPE):
         return None
     try:
-        thread = selectors.thread_for_user(user, thread_id, min_role="editor").obj
-        serializer = RunCreateIn(data=data)
-        serializer.is_valid(raise_exception=True)
-        fields = serializer.validated_data
-        parent = selectors.run_for_user(user, fields["parent_run_id"]).obj if fields.get("parent_run_id") else None
-        run = services.run_create(thread=thread, actor=user, agent_type=fields["agent_type"], input=fields["input"],
-                                  parent_run=parent, model=fields["model"],
-                                  multitask_strategy=fields["multitask_strategy"], run_id=run_id)
+        run = start_run(user, thread_id, data, run_id=run_id)
     except (ApiError, ValidationError):
         return None  # refused before anything was written (the create is one transaction)
     return run_out(run)

@@ -42,7 +42,7 @@ from agents.models import AgentTask, Artifact, Message, Thread, ThreadShare
 from agents.skills_catalog import OFFICIAL_SKILLS, official_skill
 from takos.api.errors import BadRequest, NotFound
 from takos.api.pagination import paginate
-from takos.api.views import ApiView, PublicApiView
+from takos.api.views import ApiView, PublicApiView, validate
 
 
 def _many(fn: Any) -> Any:
@@ -269,15 +269,19 @@ class ThreadRunsView(ApiView):
         return Response(paginate(request, qs, key="runs", serialize=_many(run_out), default=50, maximum=200))
 
     def post(self, request: Request, thread_id: str) -> Response:
-        thread = selectors.thread_for_user(request.user, thread_id, min_role=Role.EDITOR).obj
-        data = self.parse(RunCreateIn, request)
-        parent = None
-        if data.get("parent_run_id"):
-            parent = selectors.run_for_user(request.user, data["parent_run_id"]).obj
-        run = services.run_create(thread=thread, actor=request.user, agent_type=data["agent_type"],
-                                  input=data["input"], parent_run=parent, model=data["model"],
-                                  multitask_strategy=data["multitask_strategy"])
+        run = start_run(request.user, thread_id, request.data)
         return Response({"run": run_out(run)}, status=status.HTTP_201_CREATED)
+
+
+def start_run(user: Any, thread_id: str, body: Any, *, run_id: str | None = None) -> Any:
+    """`POST …/runs` after authentication: the thread (editor or above), the body, the parent run,
+    then the create. Also the run start served in front of Django (agents/api/run_start_asgi.py)."""
+    thread = selectors.thread_for_user(user, thread_id, min_role=Role.EDITOR).obj
+    data = validate(RunCreateIn, body)
+    parent = selectors.run_for_user(user, data["parent_run_id"]).obj if data.get("parent_run_id") else None
+    return services.run_create(thread=thread, actor=user, agent_type=data["agent_type"], input=data["input"],
+                               parent_run=parent, model=data["model"], multitask_strategy=data["multitask_strategy"],
+                               run_id=run_id)
 
 
 class RunView(ApiView):

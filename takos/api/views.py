@@ -18,14 +18,20 @@ class ApiView(APIView):
 
     def parse(self, serializer_class: type[serializers.Serializer], request: Request, **kwargs: Any) -> dict[str, Any]:
         """Validate the body with an input serializer; errors become 400 with field details."""
-        data = request.data if request.data is not None else {}
-        if not isinstance(data, dict):
-            from takos.api.errors import BadRequest
+        return validate(serializer_class, request.data, **kwargs)
 
-            raise BadRequest("The request body must be a JSON object.")
-        serializer = serializer_class(data=data, **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+
+def validate(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
+    """A parsed JSON body (None = empty) through an input serializer: BadRequest when it is not an
+    object, DRF's ValidationError (400 with field details) when a field is wrong."""
+    data = data if data is not None else {}
+    if not isinstance(data, dict):
+        from takos.api.errors import BadRequest
+
+        raise BadRequest("The request body must be a JSON object.")
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class PublicApiView(ApiView):
