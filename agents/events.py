@@ -47,7 +47,8 @@ def stream_item(seq: int, type: str, data: dict[str, Any], *, terminal: bool = F
 
 def wake(group: str, seq: int, items: list[dict[str, Any] | None] | None = None) -> None:
     """Best-effort wake-up of stream readers; losing it only costs one poll interval."""
-    message: dict[str, Any] = {"type": "stream.wake", "seq": seq}
+    # `group`: a process's stream hub receives every group it follows on one channel (agents.streams.Hub).
+    message: dict[str, Any] = {"type": "stream.wake", "group": group, "seq": seq}
     if items and all(item is not None for item in items):
         message["items"] = items
     layer.group_send(group, message)
@@ -83,11 +84,12 @@ def emit_many(*, run_id: str, events: list[tuple[str, dict[str, Any]]],
     return rows
 
 
-def emit_known(*, run_id: str, seq: int, type: str, data: dict[str, Any]) -> None:
+def emit_known(*, run_id: str, seq: int, type: str, data: dict[str, Any], wake_readers: bool = True) -> None:
     """Append an event whose sequence the caller already reserved (it moved `Run.last_event_id`
     to `seq` in the same transaction, e.g. in the UPDATE that claims the run): one query less.
     Both run starts (the create and the worker's claim) write one this way, so the INSERT is
-    written once rather than built by the ORM each time."""
+    written once rather than built by the ORM each time. `wake_readers=False`: no reader can be
+    listening yet (the run is being created), so no wake-up is published."""
     data_field = RunEvent._meta.get_field("data")
     with connection.cursor() as cursor:
         cursor.execute(_insert_event_sql(), [
@@ -95,7 +97,8 @@ def emit_known(*, run_id: str, seq: int, type: str, data: dict[str, Any]) -> Non
             connection.ops.adapt_datetimefield_value(timezone.now()),
         ])
     item = stream_item(seq, type, data, terminal=type in TERMINAL_TYPES)
-    transaction.on_commit(lambda: wake(run_group(run_id), seq, [item]))
+    if wake_readers:
+        transaction.on_commit(lambda: wake(run_group(run_id), seq, [item]))
 
 
 def rows_after(run_id: str, after: int, limit: int = 500) -> list[tuple[int, str, Any]]:

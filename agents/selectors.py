@@ -13,7 +13,7 @@ from accounts.models import Membership, Role, Space, User, role_at_least
 from agents.models import AgentTask, Artifact, Memory, Message, Run, RunEvent, Skill, Thread, ThreadShare
 from takos.api.errors import Forbidden, NotFound
 from takos.api.ids import is_id
-from takos.db.sql import column, table
+from takos.db.sql import column, select_columns, select_one, table
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,18 @@ def _access(obj: Any, role: str | None, min_role: str, what: str) -> Access:
 
 def thread_for_user(user: User, thread_id: str, *, min_role: str = Role.VIEWER) -> Access:
     """The thread and the viewer's role in one statement (every thread endpoint starts here)."""
-    found = (list(Thread.objects.raw(_thread_with_role_sql(), [user.pk, thread_id]))
-             if is_id(thread_id) and user.is_authenticated else [])
-    thread = found[0] if found else None
-    return _access(thread, thread.viewer_role if thread is not None else None, min_role, "Thread")
+    found = (select_one(Thread, _thread_with_role_sql(), [user.pk, thread_id])
+             if is_id(thread_id) and user.is_authenticated else None)
+    if found is None:
+        return _access(None, None, min_role, "Thread")
+    thread, (role,) = found
+    return _access(thread, role, min_role, "Thread")
 
 
 @functools.cache
 def _thread_with_role_sql() -> str:
-    columns = ", ".join(f"t.{column(Thread, field.name)}" for field in Thread._meta.concrete_fields)
     return (
-        f"SELECT {columns}, (SELECT m.{column(Membership, 'role')} FROM {table(Membership)} m "
+        f"SELECT {select_columns(Thread, 't')}, (SELECT m.{column(Membership, 'role')} FROM {table(Membership)} m "
         f"WHERE m.{column(Membership, 'user')} = %s "
         f"AND m.{column(Membership, 'space')} = t.{column(Thread, 'space')}) AS viewer_role "
         f"FROM {table(Thread)} t WHERE t.{column(Thread, 'id')} = %s "

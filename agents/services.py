@@ -144,6 +144,22 @@ def _enqueue(run_id: str) -> None:
     queue.send(execute_run, {"run_id": run_id}, "run")  # one LPUSH: a run start waits on it
 
 
+def _send_start(run_id: str) -> None:
+    """Send a new run's task as soon as its row is written, inside the creating transaction.
+
+    The worker needs ~2 ms to receive a task and hand it to a process, longer than the rest of
+    the create (the message, the first event, the commit), so the two overlap instead of adding
+    up: a run start waits on this. The task's claim waits until the row is visible
+    (agents.tasks.claim), and a create that rolls back leaves a task that finds no run and ends.
+    Where the task cannot be pushed directly (eager mode would run it inside this transaction; other
+    brokers), it is sent after the commit."""
+    from agents.tasks import execute_run
+    from takos import queue
+
+    if not queue.push(execute_run, {"run_id": run_id}, "run"):
+        transaction.on_commit(lambda: _enqueue(run_id))
+
+
 def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
                parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue",
                run_id: str | None = None) -> Run:
@@ -186,14 +202,15 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
             run.id = run_id
         insert(run)
         if run.status == Run.Status.QUEUED:
-            # Registered first, so at commit the task leaves before the `run_status` wake-up: the
-            # worker's start, not the watchers' first frame, is what a run start waits for.
-            transaction.on_commit(lambda: _enqueue(run.id))
+            _send_start(run.id)
         text = payload.get("message") or payload.get("content")
         if isinstance(text, str) and text.strip():
             message_create(thread=thread, role=Message.Role.USER, content=text, author=actor, run=run,
                            thread_locked=True)
-        events.emit_known(run_id=run.id, seq=1, type="run_status", data={"status": run.status})
+        # Nobody can be subscribed to a run that is being created (its readers subscribe, then read
+        # the rows), so its first event publishes no wake-up: a PUBLISH less while the worker starts.
+        events.emit_known(run_id=run.id, seq=1, type="run_status", data={"status": run.status},
+                          wake_readers=False)
     return run
 
 

@@ -116,8 +116,8 @@ class Feed:
         self.fetch = fetch
         self.readers: set[asyncio.Queue[Wake]] = set()
         self.last: int | None = None  # highest sequence handed to the readers
-        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.channel = ""
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # its wake-ups, from the hub
+        self.channel = ""  # the hub's channel, once added to the group
         self.tasks: list[asyncio.Task[None]] = []
         self.recent: deque[StreamItem] = deque(maxlen=self.RECENT)  # contiguous, newest last
         self.inflight: dict[int, asyncio.Future[list[StreamItem]]] = {}
@@ -169,12 +169,12 @@ class Feed:
                 self.recent.clear()  # not contiguous: start over from these
         self.recent.extend(items)
 
-    async def start(self) -> None:
+    async def start(self, channel: str) -> None:
+        """Adds the hub's `channel` (None: no channel layer) to the group: one SUBSCRIBE."""
         layer = get_channel_layer()
-        if layer is not None:
-            self.channel = await layer.new_channel()
-            await layer.group_add(self.group, self.channel)
-            self.tasks.append(asyncio.create_task(self._receive(layer)))
+        if layer is not None and channel:
+            await layer.group_add(self.group, channel)
+            self.channel = channel
         self.tasks.append(asyncio.create_task(self._pump()))
         self.tasks.append(asyncio.create_task(self._tick()))
 
@@ -197,15 +197,6 @@ class Feed:
     def position(self, seq: int) -> None:
         """A reader caught up to `seq` by itself: the feed continues from the furthest one."""
         self.last = seq if self.last is None else max(self.last, seq)
-
-    async def _receive(self, layer: Any) -> None:
-        while True:
-            try:
-                self.inbox.put_nowait(await layer.receive(self.channel))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a Redis hiccup: the poll keeps the readers going meanwhile
-                await asyncio.sleep(1)
 
     async def _pump(self) -> None:
         poll = settings.TAKOS_STREAM_POLL_SECONDS
@@ -288,26 +279,35 @@ class Feed:
 
 class Hub:
     """The feeds of one process (one event loop): N local readers of a stream cost one Redis
-    message and at most one DB read per event, not N."""
+    message and at most one DB read per event, not N.
 
-    def __init__(self) -> None:
+    Every feed's group is added to one channel of the hub's, taken for the process's life and
+    read by one task that hands each wake-up to its group's feed (wake-ups name their group):
+    a new stream costs one SUBSCRIBE, not two (a channel of its own, then the group), and no
+    reader task of its own. That channel also keeps channels_redis' pub/sub reader reading
+    (it sleeps 100 ms at a time while its connection has no subscription), so the first wake-up
+    of a stream that starts after a quiet spell is not held back."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.feeds: dict[str, Feed] = {}
         self.lock = asyncio.Lock()
-        self.anchor = ""
+        self.channel = ""
+        self.router: asyncio.Task[None] | None = None
 
     async def subscribe(self, group: str, fetch: Fetch) -> tuple[Feed, asyncio.Queue[Wake]]:
         queue: asyncio.Queue[Wake] = asyncio.Queue(Feed.QUEUE_SIZE)
         async with self.lock:
-            if not self.anchor:
-                # channels_redis' pub/sub reader sleeps 100 ms at a time while its connection has no
-                # subscription: one channel for the process's life keeps it reading, so the first
-                # wake-up of a stream that starts after a quiet spell is not held back.
+            if not self.channel:
                 layer = get_channel_layer()
-                self.anchor = await layer.new_channel() if layer is not None else "-"
+                self.channel = await layer.new_channel() if layer is not None else "-"
+                if layer is not None:
+                    self.router = asyncio.create_task(self._route(layer))
             feed = self.feeds.get(group)
             if feed is None:
-                feed = self.feeds[group] = Feed(group, fetch)
-                await feed.start()
+                feed = Feed(group, fetch)
+                await feed.start(self.channel if self.channel != "-" else "")
+                self.feeds[group] = feed
             feed.readers.add(queue)
         return feed, queue
 
@@ -317,7 +317,21 @@ class Hub:
             if feed.readers or feed.direct or self.feeds.get(feed.group) is not feed:
                 return
             del self.feeds[feed.group]
-        await feed.stop()
+            # Under the lock: the group leaves the shared channel before a new feed of it can join.
+            await feed.stop()
+
+    async def _route(self, layer: Any) -> None:
+        while True:
+            try:
+                message = await layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup: the poll keeps the readers going meanwhile
+                await asyncio.sleep(1)
+                continue
+            feed = self.feeds.get(message.get("group", ""))
+            if feed is not None:
+                feed.inbox.put_nowait(message)
 
 
 _hubs: dict[int, Hub] = {}
@@ -326,8 +340,8 @@ _hubs: dict[int, Hub] = {}
 def hub() -> Hub:
     loop = asyncio.get_running_loop()
     current = _hubs.get(id(loop))
-    if current is None:
-        current = _hubs[id(loop)] = Hub()
+    if current is None or current.loop is not loop:  # a new loop may reuse a closed one's id
+        current = _hubs[id(loop)] = Hub(loop)
     return current
 
 

@@ -33,7 +33,7 @@ def execute_run(self: Any, *, run_id: str, **unknown: Any) -> str:
         logger.info("execute_run ignores unknown kwargs %s", sorted(unknown))
     # The claim's commit sends the `started` wake-up before returning (takos.layer), so watchers
     # see the start before the executor's boot competes with it for the CPU.
-    lease = services.run_claim(run_id=run_id)
+    lease = claim(run_id)
     if lease is None:
         return "not-claimed"
     try:
@@ -50,6 +50,24 @@ def execute_run(self: Any, *, run_id: str, **unknown: Any) -> str:
         services.run_fail(run=run, error=f"Executor could not start: {exc}", lease=lease)
         dead_letter(queue="run", body={"run_id": run_id}, error=str(exc), retries=self.request.retries)
         return "failed"
+
+
+def claim(run_id: str) -> tuple[str, int] | None:
+    """The run's lease, waiting up to TAKOS_RUN_VISIBLE_SECONDS for a run that is not visible yet:
+    a new run's task is sent before its creating transaction commits (services._send_start). On
+    SQLite the claim's write waits for that commit by itself; on PostgreSQL the row appears when
+    it lands. A run that never appears (the create rolled back) is not claimed."""
+    lease = services.run_claim(run_id=run_id)
+    if lease is not None or Run.objects.filter(pk=run_id).exists():
+        return lease  # claimed, or there and not claimable (ended, or another delivery has it)
+    deadline = time.monotonic() + settings.TAKOS_RUN_VISIBLE_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.005)
+        if Run.objects.filter(pk=run_id).exists():
+            return services.run_claim(run_id=run_id)
+    logger.warning("run %s: no such run after %s s (its create rolled back)", run_id,
+                   settings.TAKOS_RUN_VISIBLE_SECONDS)
+    return None
 
 
 def supervise(*, run_id: str, lease: tuple[str, int]) -> str:

@@ -19,10 +19,12 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 django.setup(set_prefix=False)
 
-if "daphne.server" in sys.modules and os.environ.get("TAKOS_WRITE_THROUGH", "1") == "1":
-    from takos import twisted_writes
+if "daphne.server" in sys.modules:
+    from takos import twisted_requests, twisted_writes
 
-    twisted_writes.install()  # see the module: one send per write instead of a selector round trip
+    twisted_requests.install()  # see the module: bodies reach Django unparsed (bad ones get the envelope)
+    if os.environ.get("TAKOS_WRITE_THROUGH", "1") == "1":
+        twisted_writes.install()  # see the module: one send per write instead of a selector round trip
 
 from takos.asgi_handler import OneHopASGIHandler  # noqa: E402
 

@@ -65,10 +65,17 @@ def _origin() -> str:
 
 def send(task: Any, kwargs: dict[str, Any], queue: str) -> None:
     """Enqueue `task(**kwargs)` on `queue`: one LPUSH on the Redis broker, else `apply_async`."""
+    if not push(task, kwargs, queue):
+        task.apply_async(kwargs=kwargs, queue=queue)
+
+
+def push(task: Any, kwargs: dict[str, Any], queue: str) -> bool:
+    """The direct LPUSH of `send` when the broker allows it; False (nothing sent) otherwise: eager
+    mode, which would run the task right here, and brokers other than plain Redis."""
     from takos.celery import app
 
     client = None if app.conf.task_always_eager else _redis()
     if client is None:
-        task.apply_async(kwargs=kwargs, queue=queue)
-        return
+        return False
     client.lpush(queue, message(task, kwargs, queue))
+    return True

@@ -353,6 +353,8 @@ TAKOS_AGENT_MAX_TURNS = env_int("TAKOS_AGENT_MAX_TURNS", 8)
 TAKOS_OFFLINE_TOKEN_DELAY_MS = env_int("TAKOS_OFFLINE_TOKEN_DELAY_MS", 10)
 TAKOS_RUN_LEASE_SECONDS = env_int("TAKOS_RUN_LEASE_SECONDS", 300)
 TAKOS_RUN_HEARTBEAT_SECONDS = float(env("TAKOS_RUN_HEARTBEAT_SECONDS", "5"))
+# How long a run's task waits for its run to become visible (the task leaves before the create commits).
+TAKOS_RUN_VISIBLE_SECONDS = float(env("TAKOS_RUN_VISIBLE_SECONDS", "10"))
 TAKOS_RUN_RECOVERY_INTERVAL = float(env("TAKOS_RUN_RECOVERY_INTERVAL", "60"))
 TAKOS_RUN_MAX_RECOVERIES = env_int("TAKOS_RUN_MAX_RECOVERIES", 1)
 # Streams are woken by the channel layer; the DB poll is the safety net (and the only path

@@ -120,9 +120,6 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
     if body is None:
         return
     run_id = new_id()
-    # Subscribe first (under the id the run will get), so the stream listens before the worker
-    # can start. Overlapping it with the create measured no faster: the two contend for the GIL.
-    subscription = await _try_subscribe(run_id)
     run = failure = None
     try:
         run = await off_loop(create)(headers[b"authorization"].decode("latin-1"), thread_id, body, run_id)
@@ -130,14 +127,16 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
         failure = uuid.uuid4().hex[:12]
         logger.exception("Unhandled API error %s", failure, exc_info=exc)
     if run is None:
-        if subscription is not None:
-            await hub().unsubscribe(*subscription)
         if failure is not None:
             await send_error(send, JsonResponse(envelope("INTERNAL_ERROR", "Internal server error.",
                                                          {"error_id": failure}), status=500))
         else:
             await django(scope, replaying(body, receive), send)
         return
+    # Subscribed once the task has left, while the worker takes it (it needs a few ms more than
+    # this): before the create, the subscription's round trip delayed every run's start. An event
+    # published before the subscription is in the rows read after it.
+    subscription = await _try_subscribe(run_id)
     try:
         early = None
         if subscription is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from rest_framework import serializers
@@ -29,9 +30,30 @@ def validate(serializer_class: type[serializers.Serializer], data: Any, **kwargs
         from takos.api.errors import BadRequest
 
         raise BadRequest("The request body must be a JSON object.")
-    serializer = serializer_class(data=data, **kwargs)
+    serializer = _reused(serializer_class, data) if not kwargs else serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+_serializers = threading.local()
+
+
+def _reused(serializer_class: type[serializers.Serializer], data: dict[str, Any]) -> serializers.Serializer:
+    """This thread's instance of `serializer_class`, holding `data` and no earlier result.
+
+    A new serializer deep-copies its declared fields (~0.1 ms for five fields), more than the
+    validation itself; an input serializer without context or instance keeps no state between
+    validations but the body and its results, which are reset here. The validated data is a new
+    dict each time, so an earlier caller's result is never changed."""
+    cache = _serializers.__dict__.setdefault("by_class", {})
+    serializer = cache.get(serializer_class)
+    if serializer is None:
+        serializer = cache[serializer_class] = serializer_class(data=data)
+        return serializer
+    serializer.initial_data = data
+    for name in ("_validated_data", "_errors", "_data"):
+        serializer.__dict__.pop(name, None)
+    return serializer
 
 
 class PublicApiView(ApiView):

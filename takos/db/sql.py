@@ -36,3 +36,36 @@ def _insert_sql(model: Any) -> str:
     names = ", ".join(connection.ops.quote_name(field.column) for field in model._meta.concrete_fields)
     marks = ", ".join(["%s"] * len(model._meta.concrete_fields))
     return f"INSERT INTO {table(model)} ({names}) VALUES ({marks})"
+
+
+def select_one(model: Any, sql: str, params: list[Any]) -> tuple[Any, tuple[Any, ...]] | None:
+    """The first row of `sql` as (instance, extra values), or None: the statement selects every
+    concrete field of `model` in order (`select_columns`), then any extra values. What
+    `Model.objects.raw` gives, without its per-call column mapping (~0.25 ms of a thread lookup
+    that every thread endpoint and run start makes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = model._meta.concrete_fields
+    values = list(row[:len(fields)])
+    for index, (converters, col) in enumerate(_converters(model, connection.vendor)):
+        for convert in converters:
+            values[index] = convert(values[index], col, connection)
+    return model.from_db(connection.alias, None, values), tuple(row[len(fields):])
+
+
+def select_columns(model: Any, alias: str) -> str:
+    """Every concrete column of `model` in field order, qualified with the table alias `alias`."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in model._meta.concrete_fields)
+
+
+@functools.cache
+def _converters(model: Any, vendor: str) -> list[tuple[list[Any], Any]]:
+    """Per concrete field, the backend's and the field's converters (as the ORM's compiler applies them)."""
+    out = []
+    for field in model._meta.concrete_fields:
+        col = field.get_col(model._meta.db_table)
+        out.append((connection.ops.get_db_converters(col) + col.get_db_converters(connection), col))
+    return out

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import time
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from agents import services
@@ -55,3 +60,59 @@ def test_completion_needs_the_current_lease(alice, thread):
     assert services.run_complete(run=run, lease=lease, output="x", usage={"inputTokens": 1})
     run.refresh_from_db()
     assert run.status == "completed" and run.events.last().type == "completed"
+
+
+def test_a_task_whose_run_never_appears_ends_unclaimed(db, settings):
+    """A run's task leaves before the create commits (services._send_start): a create that rolled
+    back leaves a task that waits TAKOS_RUN_VISIBLE_SECONDS for the run, then does nothing."""
+    from agents import tasks
+
+    settings.TAKOS_RUN_VISIBLE_SECONDS = 0.1
+    began = time.monotonic()
+    assert tasks.claim("nosuchrun000") is None
+    assert time.monotonic() - began >= 0.1
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL"),
+                    reason="needs PostgreSQL (set in CI): the in-memory SQLite test database locks tables across threads")
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_arrives_before_its_run_commits_claims_it(alice, thread):
+    import threading
+
+    from agents import tasks
+    from takos.api.ids import new_id
+
+    run_id = new_id()
+    got: list = []
+    waiter = threading.Thread(target=lambda: got.append(tasks.claim(run_id)))
+    waiter.start()
+    time.sleep(0.05)  # the task is waiting for a run that is not there yet
+    assert waiter.is_alive()
+    services.run_create(thread=thread, actor=alice, input={}, run_id=run_id)
+    waiter.join(5)
+    assert got and got[0] is not None
+    assert Run.objects.get(pk=run_id).status == Run.Status.RUNNING
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI): the Redis broker")
+def test_a_rolled_back_create_leaves_a_task_that_finds_no_run(alice, thread, settings, monkeypatch):
+    import redis
+    from django.db import transaction
+
+    from agents import tasks
+    from takos import queue
+    from takos.celery import app
+
+    settings.CELERY_BROKER_URL = app.conf.broker_url = os.environ["REDIS_URL"]
+    settings.TAKOS_RUN_VISIBLE_SECONDS = 0.1
+    monkeypatch.setattr(queue, "_client", None)
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client.delete("run")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        run = services.run_create(thread=thread, actor=alice, input={"message": "hi"})
+        assert client.llen("run") == 1  # sent before the commit
+        raise RuntimeError("the create fails after its task left")
+    assert not Run.objects.filter(pk=run.id).exists()
+    sent = json.loads(client.rpop("run"))
+    assert json.loads(base64.b64decode(sent["body"]))[1] == {"run_id": run.id}
+    assert tasks.execute_run.apply(kwargs={"run_id": run.id}).get() == "not-claimed"

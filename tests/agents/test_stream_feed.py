@@ -81,22 +81,22 @@ async def _scenario() -> None:
 
     # 1. A wake-up carrying the next items: handed out as is, no read at all.
     items = [add(2), add(3)]
-    await layer.group_send(group, {"type": "stream.wake", "seq": 3, "items": items})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 3, "items": items})
     await until(3)
     assert len(reads) == start_reads
     # 2. A wake-up without its items (too big to carry): the feed reads the rows once for everyone.
     add(4), add(5)
-    await layer.group_send(group, {"type": "stream.wake", "seq": 5})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 5})
     await until(5)
     assert len(reads) == start_reads + 1
     # 3. A gap (the wake-up for 6 was lost): one read again, then 6 and 7 reach every reader in order.
     add(6)
-    await layer.group_send(group, {"type": "stream.wake", "seq": 7, "items": [add(7)]})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 7, "items": [add(7)]})
     await until(7)
     assert len(reads) == start_reads + 2
     # 4. A stale wake-up changes nothing; the terminal item ends every reader.
-    await layer.group_send(group, {"type": "stream.wake", "seq": 3, "items": items})
-    await layer.group_send(group, {"type": "stream.wake", "seq": 8, "items": [add(8, terminal=True)]})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 3, "items": items})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 8, "items": [add(8, terminal=True)]})
     await asyncio.wait_for(asyncio.gather(*tasks, late_task), 10)
     assert len(reads) == start_reads + 2
     assert late == list(range(1, 9))
@@ -163,14 +163,14 @@ async def _direct_scenario() -> None:
             break
         await asyncio.sleep(0.01)
     assert len(hub().feeds[group].direct) == len(sinks)  # caught up: the feed writes for them
-    await layer.group_send(group, {"type": "stream.wake", "seq": 2, "items": [add(2)]})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 2, "items": [add(2)]})
     sinks[0].refuse = 1  # back-pressure on one client: it must get 3 from its own catch-up
-    await layer.group_send(group, {"type": "stream.wake", "seq": 3, "items": [add(3)]})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 3, "items": [add(3)]})
     add(4)  # a lost wake-up: the next one is a gap for everyone
-    await layer.group_send(group, {"type": "stream.wake", "seq": 5, "items": [add(5)]})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 5, "items": [add(5)]})
     await asyncio.sleep(0.5)  # a tick or two hands every reader back and forth
     hub().feeds[group]._push(Wake(seq=6, items=[StreamItem(**add(6))]))
-    await layer.group_send(group, {"type": "stream.wake", "seq": 7, "items": [add(7, terminal=True)]})
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 7, "items": [add(7, terminal=True)]})
     await asyncio.wait_for(asyncio.gather(*tasks), 10)
     for sink in sinks:
         assert sink.ids() == list(range(1, 8)), sink.chunks  # each item once, in order, none missing
@@ -181,7 +181,7 @@ async def _direct_scenario() -> None:
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI): the Redis pub/sub layer")
 def test_a_stream_that_starts_after_a_quiet_spell_is_woken_at_once(settings) -> None:
     """channels_redis' pub/sub reader sleeps 100 ms at a time while its connection has no
-    subscription; the hub's anchor channel keeps one, so a stream that starts after every other
+    subscription; the hub's channel keeps one, so a stream that starts after every other
     stream of the process ended gets its first wake-up at once."""
     settings.TAKOS_STREAM_POLL_SECONDS = 30  # wake-ups only
     delays = asyncio.run(_quiet_spells(trials=6))
@@ -213,7 +213,7 @@ async def _quiet_spells(trials: int) -> list[float]:
         await asyncio.wait_for(positioned.wait(), 10)
         rows.append(StreamItem(2, "message", {"n": 2}))
         sent = time.perf_counter()
-        await layer.group_send(group, {"type": "stream.wake", "seq": 2, "items": [
+        await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 2, "items": [
             {"seq": 2, "type": "message", "data": {"n": 2}, "terminal": False}]})
         await asyncio.wait_for(woken.wait(), 10)
         delays.append(time.perf_counter() - sent)
@@ -246,9 +246,9 @@ async def _early_scenario() -> None:
     known = [StreamItem(1, "run_status", {"status": "queued"}, False)]
     layer = get_channel_layer()
     # Published after the subscription, before the stream's reader starts.
-    await layer.group_send(group, {"type": "stream.wake", "seq": 2,
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 2,
                                    "items": [{"seq": 2, "type": "started", "data": {}, "terminal": False}]})
-    await layer.group_send(group, {"type": "stream.wake", "seq": 3,
+    await layer.group_send(group, {"type": "stream.wake", "group": group, "seq": 3,
                                    "items": [{"seq": 3, "type": "completed", "data": {}, "terminal": True}]})
     got: list[int] = []
 

@@ -91,3 +91,11 @@ def test_cli_against_the_server(takos_server, tmp_path):
     assert failed.returncode == 1 and "not found" in failed.stderr.lower()
     bad = run_cli(takos_server, tmp_path, "spaces", "create", "", "--json")
     assert bad.returncode == 1 and json.loads(bad.stderr)["error"]["code"] == "BAD_REQUEST"
+
+
+def test_a_malformed_multipart_body_gets_the_envelope_through_daphne(takos_server):
+    """Twisted used to answer this itself with a bare 400 before Django saw it (takos/twisted_requests.py)."""
+    response = httpx.post(f"{takos_server.url}/api/auth/login", content=b"no boundary in sight",
+                          headers={"Content-Type": "multipart/form-data; boundary=zzz"}, timeout=20)
+    assert response.status_code in (400, 401, 403, 415), response.text
+    assert set(response.json()["error"]) >= {"code", "message"}

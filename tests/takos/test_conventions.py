@@ -95,3 +95,22 @@ def test_upload_endpoints_can_raise_the_body_limit(settings):
     assert body_limit_for("/api/repos/abcdefghijkl/releases/v1.0/assets") == 5 * 1024 * 1024
     assert body_limit_for("/api/repos/abcdefghijkl/releases/v1.0") == settings.TAKOS_API_MAX_BODY
     assert body_limit_for("/api/spaces") == settings.TAKOS_API_MAX_BODY
+
+
+def test_validate_keeps_no_state_between_bodies() -> None:
+    """takos.api.views.validate reuses one serializer per class and thread: each body is judged
+    on its own, and an earlier result is never changed by a later one."""
+    from rest_framework.exceptions import ValidationError
+
+    from agents.api.serializers import RunCreateIn
+    from takos.api.views import validate
+
+    first = validate(RunCreateIn, {"input": {"message": "a"}, "model": "m1"})
+    with pytest.raises(ValidationError) as bad:
+        validate(RunCreateIn, {"multitask_strategy": "sideways"})
+    assert "multitask_strategy" in bad.value.detail
+    second = validate(RunCreateIn, {})
+    assert second == {"agent_type": "default", "input": {}, "model": "", "multitask_strategy": "enqueue"}
+    assert first == {"agent_type": "default", "input": {"message": "a"}, "model": "m1",
+                     "multitask_strategy": "enqueue"}
+    assert first is not second

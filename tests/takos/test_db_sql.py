@@ -33,3 +33,24 @@ def test_insert_writes_what_create_writes(alice) -> None:
     assert Run.objects.filter(pk=run.pk).values_list("status", flat=True).get() == "cancelled"
     with pytest.raises(IntegrityError), transaction.atomic():
         insert(Message(id=fast.id, thread=thread, role="user"))  # the primary key still holds
+
+
+@pytest.mark.django_db
+def test_select_one_loads_what_the_orm_loads(alice) -> None:
+    from agents.models import Thread
+    from takos.db.sql import select_columns, select_one, table
+
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    Thread.objects.filter(pk=thread.pk).update(context_window=7)
+    sql = f"SELECT {select_columns(Thread, 't')}, 41 + 1 FROM {table(Thread)} t WHERE t.id = %s"
+    loaded, extra = select_one(Thread, sql, [thread.pk])
+    orm = Thread.objects.get(pk=thread.pk)
+    for field in Thread._meta.concrete_fields:  # converted values: datetimes, JSON, booleans
+        assert getattr(loaded, field.attname) == getattr(orm, field.attname), field.name
+        assert type(getattr(loaded, field.attname)) is type(getattr(orm, field.attname)), field.name
+    assert extra == (42,)
+    assert not loaded._state.adding and loaded._state.db == "default"
+    loaded.title = "renamed"
+    loaded.save(update_fields=["title"])  # an instance like any other
+    assert Thread.objects.get(pk=thread.pk).title == "renamed"
+    assert select_one(Thread, sql, ["nosuchthread"]) is None
