@@ -100,6 +100,9 @@ def _statements() -> dict[str, str]:
         # An UPDATE locks the row on PostgreSQL; on SQLite the IMMEDIATE transaction holds the lock.
         "touch_thread": f"UPDATE {table(Thread)} SET {column(Thread, 'updated_at')} = %s "
                         f"WHERE {column(Thread, 'id')} = %s",
+        "touch_thread_active": f"UPDATE {table(Thread)} SET {column(Thread, 'updated_at')} = %s "
+                               f"WHERE {column(Thread, 'id')} = %s RETURNING (SELECT COUNT(*) FROM {table(Run)} "
+                               f"WHERE {column(Run, 'thread')} = %s AND {column(Run, 'status')} IN ({active}))",
         "active_runs": f"SELECT {column(Run, 'id')} FROM {table(Run)} WHERE {column(Run, 'thread')} = %s "
                        f"AND {column(Run, 'status')} IN ({active}) ORDER BY {column(Run, 'created_at')}",
         "last_message": f"SELECT MAX({column(Message, 'sequence')}) FROM {table(Message)} "
@@ -111,6 +114,14 @@ def _touch_thread(thread_id: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_statements()["touch_thread"],
                        [connection.ops.adapt_datetimefield_value(timezone.now()), thread_id])
+
+
+def _touch_thread_counting_active(thread_id: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_statements()["touch_thread_active"],
+                       [connection.ops.adapt_datetimefield_value(timezone.now()), thread_id, thread_id])
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 def _active_run_ids(thread_id: str) -> list[str]:
@@ -144,19 +155,21 @@ def _enqueue(run_id: str) -> None:
     queue.send(execute_run, {"run_id": run_id}, "run")  # one LPUSH: a run start waits on it
 
 
-def _send_start(run_id: str) -> None:
-    """Send a new run's task as soon as its row is written, inside the creating transaction.
+def _send_start(run_id: str, *, before_commit: bool) -> None:
+    """Send a new run's task; `before_commit`: as soon as its row is written, inside the creating
+    transaction, which commits right after (it is the outermost one).
 
     The worker needs ~2 ms to receive a task and hand it to a process, longer than the rest of
     the create (the message, the first event, the commit), so the two overlap instead of adding
     up: a run start waits on this. The task's claim waits until the row is visible
     (agents.tasks.claim), and a create that rolls back leaves a task that finds no run and ends.
-    Where the task cannot be pushed directly (eager mode would run it inside this transaction; other
-    brokers), it is sent after the commit."""
+    Inside a caller's transaction (which may last longer than that wait), where the task cannot be
+    pushed directly (eager mode would run it inside this transaction; other brokers), it is sent
+    after the commit."""
     from agents.tasks import execute_run
     from takos import queue
 
-    if not queue.push(execute_run, {"run_id": run_id}, "run"):
+    if not before_commit or not queue.push(execute_run, {"run_id": run_id}, "run"):
         transaction.on_commit(lambda: _enqueue(run_id))
 
 
@@ -177,9 +190,12 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
     if parent_run is not None and parent_run.space_id != thread.space_id:
         raise NotFound("Parent run not found.")
     payload = input if isinstance(input, dict) else ({} if input is None else {"message": input})
+    # As Django's own `atomic(durable=True)` tells: a test case's wrapping block does not count.
+    outermost = all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
     with transaction.atomic():
-        _touch_thread(thread.pk)
-        active_ids = _active_run_ids(thread.pk)
+        # The thread's row lock and whether any run is active, in one statement; their ids (in
+        # order) only when there are some.
+        active_ids = _active_run_ids(thread.pk) if _touch_thread_counting_active(thread.pk) else []
         if active_ids and multitask_strategy == "reject":
             raise Conflict("The thread already has an active run.", details={"active_run_ids": active_ids})
         if active_ids and multitask_strategy in ("interrupt", "rollback"):
@@ -202,7 +218,7 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
             run.id = run_id
         insert(run)
         if run.status == Run.Status.QUEUED:
-            _send_start(run.id)
+            _send_start(run.id, before_commit=outermost)
         text = payload.get("message") or payload.get("content")
         if isinstance(text, str) and text.strip():
             message_create(thread=thread, role=Message.Role.USER, content=text, author=actor, run=run,

@@ -58,16 +58,19 @@ def claim(run_id: str) -> tuple[str, int] | None:
     SQLite the claim's write waits for that commit by itself; on PostgreSQL the row appears when
     it lands. A run that never appears (the create rolled back) is not claimed."""
     lease = services.run_claim(run_id=run_id)
-    if lease is not None or Run.objects.filter(pk=run_id).exists():
-        return lease  # claimed, or there and not claimable (ended, or another delivery has it)
+    if lease is not None:
+        return lease
     deadline = time.monotonic() + settings.TAKOS_RUN_VISIBLE_SECONDS
-    while time.monotonic() < deadline:
-        time.sleep(0.005)
+    while True:
         if Run.objects.filter(pk=run_id).exists():
+            # Visible now (its create committed since the first try), or it was there all along
+            # and is not claimable (ended, or another delivery has it): then this is None too.
             return services.run_claim(run_id=run_id)
-    logger.warning("run %s: no such run after %s s (its create rolled back)", run_id,
-                   settings.TAKOS_RUN_VISIBLE_SECONDS)
-    return None
+        if time.monotonic() >= deadline:
+            logger.warning("run %s: no such run after %s s (its create rolled back)", run_id,
+                           settings.TAKOS_RUN_VISIBLE_SECONDS)
+            return None
+        time.sleep(0.002)
 
 
 def supervise(*, run_id: str, lease: tuple[str, int]) -> str:

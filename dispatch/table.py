@@ -9,6 +9,7 @@ cache (Redis) is configured, so dispatch on other machines notices too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -113,13 +114,25 @@ class RouteCache:
         if getattr(settings, "REDIS_URL", ""):
             now = time.monotonic()
             if now - self._shared_checked > 0.25:
-                from django.core.cache import cache
-
                 self._shared_checked = now
-                with contextlib.suppress(Exception):
-                    self._shared_gen = cache.get(_GEN_KEY)
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self._fetch_shared()  # a sync caller may wait for Redis
+                else:
+                    # Never on the event loop: a Redis round trip there stalled every stream and
+                    # request of the process (and a hung Redis would hang them all). This request
+                    # goes on with the last value (same-machine changes are the file's, seen at
+                    # once); the next ones see the fetched one.
+                    loop.run_in_executor(None, self._fetch_shared)
             return (local, self._shared_gen)
         return local
+
+    def _fetch_shared(self) -> None:
+        from django.core.cache import cache
+
+        with contextlib.suppress(Exception):
+            self._shared_gen = cache.get(_GEN_KEY)
 
     def get(self, hostname: str) -> tuple[bool, RouteEntry | None]:
         generation = self._current_generation()

@@ -319,9 +319,13 @@ def main() -> int:
         def probe_one() -> None:
             probe.extend(probe_roundtrip(data_dir, 1))
 
-        start = run_start_latency(api, thread_id, args.samples, before=probe_one)
-        start_stream = run_start_latency_stream(api, thread_id, args.samples, before=probe_one)
-        start_socket = run_start_latency_socket(api, thread_id, args.samples, before=probe_one)
+        start: list[float] = []
+        start_stream: list[float] = []
+        start_socket: list[float] = []
+        for _ in range(args.samples):  # interleaved, so the three flows see the same machine
+            start += run_start_latency(api, thread_id, 1, before=probe_one)
+            start_stream += run_start_latency_stream(api, thread_id, 1, before=probe_one)
+            start_socket += run_start_latency_socket(api, thread_id, 1, before=probe_one)
         print(f"backend: {backend}")
         print(f"no-op Celery task round trip (interleaved with the run starts): p50 {statistics.median(probe):.1f} ms "
               f"(n={len(probe)})")
