@@ -174,12 +174,8 @@ def _send_start(run_id: str, *, before_commit: bool) -> None:
 
 
 def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
-               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue",
-               run_id: str | None = None) -> Run:
+               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue") -> Run:
     """Create a run on `thread` following the multitask strategy (LangGraph semantics).
-
-    `run_id`: an id the caller chose (`takos.api.ids.new_id`), e.g. to subscribe to the run's
-    stream before it exists.
 
     reject: 409 while another run of the thread is active. enqueue: the run waits as
     `pending` until the active ones end. interrupt: active runs are cancelled first.
@@ -190,8 +186,7 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
     if parent_run is not None and parent_run.space_id != thread.space_id:
         raise NotFound("Parent run not found.")
     payload = input if isinstance(input, dict) else ({} if input is None else {"message": input})
-    # As Django's own `atomic(durable=True)` tells: a test case's wrapping block does not count.
-    outermost = all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+    outermost = not connection.in_atomic_block  # then this create's commit follows its task at once
     with transaction.atomic():
         # The thread's row lock and whether any run is active, in one statement; their ids (in
         # order) only when there are some.
@@ -214,8 +209,6 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
             root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
             status=Run.Status.PENDING if active_ids else Run.Status.QUEUED, last_event_id=1,
         )
-        if run_id:
-            run.id = run_id
         insert(run)
         if run.status == Run.Status.QUEUED:
             _send_start(run.id, before_commit=outermost)

@@ -170,7 +170,7 @@ class Feed:
         self.recent.extend(items)
 
     async def start(self, channel: str) -> None:
-        """Adds the hub's `channel` (None: no channel layer) to the group: one SUBSCRIBE."""
+        """Adds the hub's `channel` ("" without a channel layer) to the group: one SUBSCRIBE."""
         layer = get_channel_layer()
         if layer is not None and channel:
             await layer.group_add(self.group, channel)
@@ -292,21 +292,20 @@ class Hub:
         self.loop = loop
         self.feeds: dict[str, Feed] = {}
         self.lock = asyncio.Lock()
-        self.channel = ""
+        self.channel = ""  # taken with the router, on the first subscription
         self.router: asyncio.Task[None] | None = None
 
     async def subscribe(self, group: str, fetch: Fetch) -> tuple[Feed, asyncio.Queue[Wake]]:
         queue: asyncio.Queue[Wake] = asyncio.Queue(Feed.QUEUE_SIZE)
         async with self.lock:
-            if not self.channel:
-                layer = get_channel_layer()
-                self.channel = await layer.new_channel() if layer is not None else "-"
-                if layer is not None:
-                    self.router = asyncio.create_task(self._route(layer))
+            layer = get_channel_layer()
+            if self.router is None and layer is not None:
+                self.channel = await layer.new_channel()
+                self.router = asyncio.create_task(self._route(layer))
             feed = self.feeds.get(group)
             if feed is None:
                 feed = Feed(group, fetch)
-                await feed.start(self.channel if self.channel != "-" else "")
+                await feed.start(self.channel)
                 self.feeds[group] = feed
             feed.readers.add(queue)
         return feed, queue

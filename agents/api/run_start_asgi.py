@@ -31,7 +31,6 @@ from agents.api.streams import metadata_frame, stream_rows, subscribe_run
 from agents.api.views import start_run
 from agents.streams import hub
 from takos.api.errors import ApiError, envelope, error_response
-from takos.api.ids import new_id
 from takos.api.middleware import body_limit_for
 from takos.asgi_body import BodyTooLarge, read_body
 from takos.db.threads import off_loop
@@ -60,7 +59,7 @@ def match(scope: dict[str, Any]) -> str | None:
     return found.group(1)
 
 
-def create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dict[str, Any] | None:
+def create(authorization: str, thread_id: str, body: bytes) -> dict[str, Any] | None:
     """On a thread: the created run's API form, or None when the Django view must answer."""
     from auth_app.authentication import resolve_token
     from takos.api.scopes import grants
@@ -78,7 +77,7 @@ def create(authorization: str, thread_id: str, body: bytes, run_id: str) -> dict
     if user is None or not user.is_authenticated or not grants(getattr(auth, "scopes", "*"), SCOPE):
         return None
     try:
-        run = start_run(user, thread_id, data, run_id=run_id)
+        run = start_run(user, thread_id, data)
     except (ApiError, ValidationError):
         return None  # refused before anything was written (the create is one transaction)
     return run_out(run)
@@ -119,10 +118,9 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
         return
     if body is None:
         return
-    run_id = new_id()
     run = failure = None
     try:
-        run = await off_loop(create)(headers[b"authorization"].decode("latin-1"), thread_id, body, run_id)
+        run = await off_loop(create)(headers[b"authorization"].decode("latin-1"), thread_id, body)
     except Exception as exc:  # as the API's exception handler: logged, the envelope with an error id
         failure = uuid.uuid4().hex[:12]
         logger.exception("Unhandled API error %s", failure, exc_info=exc)
@@ -133,6 +131,7 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
         else:
             await django(scope, replaying(body, receive), send)
         return
+    run_id = run["id"]
     # Subscribed once the task has left, while the worker takes it (it needs a few ms more than
     # this): before the create, the subscription's round trip delayed every run's start. An event
     # published before the subscription is in the rows read after it.

@@ -9,10 +9,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from agents import services
-from agents.models import Run
+from agents.models import Run, RunEvent
 from agents.tasks import recover_runs
 
 
@@ -79,24 +80,26 @@ def test_a_task_whose_run_never_appears_ends_unclaimed(db, settings):
 def test_a_task_that_arrives_before_its_run_commits_claims_it(alice, thread):
     import threading
 
-    from agents import tasks
-    from takos.api.ids import new_id
+    from django.db import transaction
 
-    run_id = new_id()
+    from agents import tasks
+
     got: list = []
-    waiter = threading.Thread(target=lambda: got.append(tasks.claim(run_id)))
-    waiter.start()
-    time.sleep(0.05)  # the task is waiting for a run that is not there yet
-    assert waiter.is_alive()
-    services.run_create(thread=thread, actor=alice, input={}, run_id=run_id)
+    with transaction.atomic():  # the create, not committed yet: other connections do not see the run
+        run = services.run_create(thread=thread, actor=alice, input={})
+        waiter = threading.Thread(target=lambda: got.append(tasks.claim(run.id)))
+        waiter.start()
+        time.sleep(0.05)  # the task is waiting for a run that is not there yet
+        assert waiter.is_alive()
     waiter.join(5)
     assert got and got[0] is not None
-    assert Run.objects.get(pk=run_id).status == Run.Status.RUNNING
+    assert Run.objects.get(pk=run.id).status == Run.Status.RUNNING
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI): the Redis broker")
+@pytest.mark.django_db(transaction=True)  # no test-case transaction around the create: it is the outermost
 def test_a_run_task_leaves_before_the_commit_only_from_the_outermost_transaction(
-        alice, thread, settings, monkeypatch, django_capture_on_commit_callbacks):
+        alice, thread, settings, monkeypatch):
     """The create's own transaction commits right after the push; inside a caller's transaction
     (which may outlast the task's wait for the row) the task leaves at commit, as before."""
     import redis
@@ -109,15 +112,23 @@ def test_a_run_task_leaves_before_the_commit_only_from_the_outermost_transaction
     monkeypatch.setattr(queue, "_client", None)
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     client.delete("run")
-    with django_capture_on_commit_callbacks() as callbacks:
+    queued_at_last_statement: list[int] = []
+
+    def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith("INSERT") and RunEvent._meta.db_table in sql:  # the create's last statement
+            queued_at_last_statement.append(client.llen("run"))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
         run = services.run_create(thread=thread, actor=alice, input={"message": "hi"})
-    assert callbacks == []
-    sent = json.loads(client.rpop("run"))  # sent before the create's commit
+    assert queued_at_last_statement == [1]  # the task had left before the create's commit
+    sent = json.loads(client.rpop("run"))
     assert json.loads(base64.b64decode(sent["body"]))[1] == {"run_id": run.id}
     services.run_cancel(run=run)
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+    with transaction.atomic():
         nested = services.run_create(thread=thread, actor=alice, input={"message": "again"})
+        callbacks = list(transaction.get_connection().run_on_commit)
         assert client.llen("run") == 0  # not yet: the caller's transaction has not committed
     assert len(callbacks) == 1
     sent = json.loads(client.rpop("run"))

@@ -13,7 +13,6 @@ from agents import services
 from agents.api.run_start_asgi import create, match
 from agents.models import Message, Run, RunEvent
 from auth_app.services import pat_create, service_token_create
-from takos.api.ids import new_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,13 +34,12 @@ def test_only_bearer_json_run_starts_are_taken() -> None:
     assert match({**_scope(path, authorization="Bearer t", content_type="application/json"), "method": "GET"}) is None
 
 
-def test_a_run_is_created_under_the_chosen_id(alice) -> None:
+def test_a_run_is_created_and_given_in_its_api_form(alice) -> None:
     thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
     token = pat_create(user=alice, name="t").token
-    run_id = new_id()
-    out = create(f"Bearer {token}", thread.id, json.dumps({"input": {"message": "hi"}}).encode(), run_id)
-    assert out is not None and out["id"] == run_id and out["status"] == "queued"
-    run = Run.objects.get(pk=run_id)
+    out = create(f"Bearer {token}", thread.id, json.dumps({"input": {"message": "hi"}}).encode())
+    assert out is not None and out["status"] == "queued"
+    run = Run.objects.get(pk=out["id"])
     assert run.requester_id == alice.pk and run.thread_id == thread.id
     assert Message.objects.filter(run=run, role="user", content="hi").count() == 1
     assert list(RunEvent.objects.filter(run=run).values_list("seq", "type")) == [(1, "run_status")]
@@ -52,7 +50,7 @@ def test_a_run_is_created_under_the_chosen_id(alice) -> None:
 def test_bad_bodies_are_left_to_the_view(alice, body: bytes) -> None:
     thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
     token = pat_create(user=alice, name="t").token
-    assert create(f"Bearer {token}", thread.id, body, new_id()) is None
+    assert create(f"Bearer {token}", thread.id, body) is None
     assert not Run.objects.exists()
 
 
@@ -69,8 +67,8 @@ def test_refused_callers_are_left_to_the_view(alice, bob) -> None:
         "service without user": f"Bearer {service_token_create(service_name='svc').token}",
     }
     for name, header in cases.items():
-        assert create(header, thread.id, body, new_id()) is None, name
+        assert create(header, thread.id, body) is None, name
     assert not Run.objects.exists()
     # and a service token acting for alice is alice
     acting = service_token_create(service_name="svc", user=alice).token
-    assert create(f"Bearer {acting}", thread.id, body, new_id()) is not None
+    assert create(f"Bearer {acting}", thread.id, body) is not None
