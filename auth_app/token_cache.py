@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from takos.redis_mirror import KeyMirror
+
 logger = logging.getLogger("takos.auth")
 
 GEN_TIMEOUT = 24 * 3600
@@ -40,9 +42,28 @@ def owner_key(user_id: object | None, digest: str) -> str:
     return f"u:{user_id}" if user_id is not None else f"t:{digest}"
 
 
+def _mirror() -> KeyMirror | None:
+    """With Redis: this process's copy of the generations, which Redis itself keeps current
+    (takos.redis_mirror), so a cache hit asks Redis nothing. TAKOS_TOKEN_MIRROR=0 turns it off."""
+    config = settings.CACHES["default"]
+    if config["BACKEND"] != "takos.cache.RedisCache" or not getattr(settings, "TAKOS_TOKEN_MIRROR", True):
+        return None
+    url = config["LOCATION"]
+    mirror = _mirrors.get(url)
+    if mirror is None:
+        mirror = _mirrors.setdefault(url, KeyMirror(url, cache.make_key(_gen_key(""))))
+    return mirror
+
+
+_mirrors: dict[str, KeyMirror] = {}
+
+
 def current_generation(owner: str) -> str | None:
     try:
-        return cache.get(_gen_key(owner))
+        mirror = _mirror()
+        if mirror is None:
+            return cache.get(_gen_key(owner))
+        return mirror.get(cache.make_key(_gen_key(owner)), lambda: cache.get(_gen_key(owner)))
     except Exception:  # a cache outage must not take the API down: fall back to the database
         logger.warning("token cache unavailable", exc_info=True)
         return None
@@ -60,7 +81,8 @@ def ensure_generation(owner: str) -> str | None:
 
 
 # This process's copy of recent entries, so a hit skips unpickling the token and user; the
-# generation is still read from the shared cache on every hit, so invalidation stays immediate.
+# generation is still checked on every hit (in Redis, or in the process's mirror of it that Redis
+# keeps current), so invalidation stays immediate.
 _near: dict[str, tuple[str, str, Any, float]] = {}
 NEAR_MAX = 10_000
 
@@ -108,6 +130,9 @@ def put(digest: str, owner: str, gen: str | None, value: Any) -> None:
 def _bump(owner: str) -> None:
     try:
         cache.set(_gen_key(owner), secrets.token_hex(8), GEN_TIMEOUT)
+        mirror = _mirror()
+        if mirror is not None:  # other processes hear of it from Redis; this one must not wait
+            mirror.forget(cache.make_key(_gen_key(owner)))
     except Exception:
         logger.warning("token cache unavailable; cached tokens expire within %s s", _ttl(), exc_info=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -151,6 +152,11 @@ else:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
             },
+            # The test database is a WAL file too, not Django's default shared-cache memory
+            # database: there a reader meeting another thread's write fails at once ("database
+            # table is locked"; busy_timeout does not apply), which no production setup does.
+            # One per test process, so suites run side by side never share (or delete) each other's.
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"takos-test-{os.getpid()}.sqlite3")},
         }
     }
 # Separate test databases for concurrent suites on one PostgreSQL server.
@@ -239,6 +245,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = TAKOS_API_MAX_BODY
 TAKOS_LOGIN_MAX_FAILURES = env_int("TAKOS_LOGIN_MAX_FAILURES", 5)
 TAKOS_LOGIN_LOCKOUT_SECONDS = env_int("TAKOS_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 TAKOS_TOKEN_CACHE_SECONDS = env_int("TAKOS_TOKEN_CACHE_SECONDS", 60)
+# With Redis: each process mirrors token generations, kept current by Redis (takos/redis_mirror.py).
+TAKOS_TOKEN_MIRROR = env_bool("TAKOS_TOKEN_MIRROR", True)
 # Long-lived request threads per web process (takos/asgi_handler.py); busy lanes fall back to a thread per request.
 TAKOS_ASGI_LANES = env_int("TAKOS_ASGI_LANES", 8)
 

@@ -13,6 +13,21 @@ from tests.factories import UserFactory
 pytest_plugins = ["tests.fixtures.processes"]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    """After the test database is destroyed: close the pooled SQLite connections to it (the pool
+    keeps them past Django's close) and remove what they left beside the deleted file."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from takos.db.sqlite3.base import close_pool
+
+    close_pool()
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME") or ""
+    if settings.DATABASES["default"]["ENGINE"] == "takos.db.sqlite3" and name and not Path(name).exists():
+        for suffix in ("-wal", "-shm"):
+            Path(name + suffix).unlink(missing_ok=True)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -107,4 +122,8 @@ def _clean_cache():  # type: ignore[no-untyped-def]
     from django.core.cache import cache
 
     cache.clear()
+    from auth_app.token_cache import _mirrors
+
+    for mirror in _mirrors.values():
+        mirror.clear()  # Redis tells it too, but not before the next test's first request
     yield

@@ -24,7 +24,7 @@ def _open_here() -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_a_thread_pool_call_gives_its_connection_back() -> None:
     if connection.vendor != "postgresql":
-        pytest.skip("needs DATABASE_URL (set in CI): SQLite's in-memory test database is never closed")
+        pytest.skip("needs DATABASE_URL (set in CI): the PostgreSQL connection pool's statistics")
     async def main() -> tuple[list[bool], list[bool]]:
         # Plain asgiref: each pool thread keeps the connection it opened (the leak this fixes).
         await asyncio.gather(*(sync_to_async(_query, thread_sensitive=False)() for _ in range(12)))
