@@ -155,22 +155,33 @@ def _enqueue(run_id: str) -> None:
     queue.send(execute_run, {"run_id": run_id}, "run")  # one LPUSH: a run start waits on it
 
 
-def _send_start(run_id: str, *, before_commit: bool) -> None:
-    """Send a new run's task; `before_commit`: as soon as its row is written, inside the creating
-    transaction, which commits right after (it is the outermost one).
+def _send_start(run_id: str, *, before_commit: bool) -> bool:
+    """Send a new run's task; `before_commit`: now, before the creating transaction commits (it is
+    the outermost one, so its commit follows within a millisecond). True when it left now.
 
-    The worker needs ~2 ms to receive a task and hand it to a process, longer than the rest of
-    the create (the message, the first event, the commit), so the two overlap instead of adding
-    up: a run start waits on this. The task's claim waits until the row is visible
-    (agents.tasks.claim), and a create that rolls back leaves a task that finds no run and ends.
-    Inside a caller's transaction (which may last longer than that wait), where the task cannot be
-    pushed directly (eager mode would run it inside this transaction; other brokers), it is sent
-    after the commit."""
+    The worker needs ~2 ms to receive a task and hand it to a process, longer than the whole
+    create (the thread's check, the run, the message, the first event, the commit), so the two
+    overlap instead of adding up: a run start waits on this. The task's claim waits until the row
+    is visible (agents.tasks.claim). Inside a caller's transaction (which may last longer than
+    that wait), in eager mode (it would run the task right here) and on brokers other than plain
+    Redis, the task is sent after the commit."""
     from agents.tasks import execute_run
     from takos import queue
 
-    if not before_commit or not queue.push(execute_run, {"run_id": run_id}, "run"):
-        transaction.on_commit(lambda: _enqueue(run_id))
+    if before_commit and queue.push(execute_run, {"run_id": run_id}, "run"):
+        return True
+    transaction.on_commit(lambda: _enqueue(run_id))
+    return False
+
+
+def _abandon_start(run_id: str) -> None:
+    """A create whose task left before it began did not commit: its claim stops waiting for the row."""
+    from takos import queue
+
+    try:
+        queue.mark_abandoned(run_id)
+    except Exception:  # the claim then gives up after TAKOS_RUN_VISIBLE_SECONDS
+        logger.warning("run %s: could not mark the rolled-back start", run_id, exc_info=True)
 
 
 def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
@@ -186,7 +197,34 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
     if parent_run is not None and parent_run.space_id != thread.space_id:
         raise NotFound("Parent run not found.")
     payload = input if isinstance(input, dict) else ({} if input is None else {"message": input})
-    outermost = not connection.in_atomic_block  # then this create's commit follows its task at once
+    root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
+    # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
+    run = Run(
+        thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
+        model=model or "", input=payload, parent_run=parent_run, root_run=root,
+        root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
+        status=Run.Status.QUEUED, last_event_id=1,
+    )
+    # From the outermost transaction the task leaves before the create begins (its id is already
+    # chosen), so the worker's receive overlaps all of it. Not under `reject`, which often refuses:
+    # there it leaves once the run is known to be queued. If the run turns out `pending` (another
+    # run is active), the early task finds nothing to claim and ends; the run starts when its turn
+    # comes (_start_next_pending).
+    outermost = not connection.in_atomic_block
+    sent = outermost and multitask_strategy != "reject" and _send_start(run.id, before_commit=True)
+    try:
+        _create_run(run, thread=thread, actor=actor, payload=payload, multitask_strategy=multitask_strategy,
+                    sent=sent, outermost=outermost)
+    except BaseException:
+        if sent:
+            _abandon_start(run.id)
+        raise
+    return run
+
+
+def _create_run(run: Run, *, thread: Thread, actor: User | None, payload: dict[str, Any], multitask_strategy: str,
+                sent: bool, outermost: bool) -> None:
+    """run_create's transaction: the strategy against the active runs, the run, its message and first event."""
     with transaction.atomic():
         # The thread's row lock and whether any run is active, in one statement; their ids (in
         # order) only when there are some.
@@ -201,16 +239,10 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
                 Message.objects.filter(run__in=active).delete()
                 Run.objects.filter(pk__in=active_ids).delete()
             active_ids = []
-        root = parent_run.root_run if parent_run is not None and parent_run.root_run_id else parent_run
-        # A new run's first event is seq 1: nobody else knows the run yet, so no counter round trip.
-        run = Run(
-            thread=thread, space_id=thread.space_id, requester=actor, agent_type=agent_type or "default",
-            model=model or "", input=payload, parent_run=parent_run, root_run=root,
-            root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
-            status=Run.Status.PENDING if active_ids else Run.Status.QUEUED, last_event_id=1,
-        )
+        if active_ids:
+            run.status = Run.Status.PENDING
         insert(run)
-        if run.status == Run.Status.QUEUED:
+        if run.status == Run.Status.QUEUED and not sent:
             _send_start(run.id, before_commit=outermost)
         text = payload.get("message") or payload.get("content")
         if isinstance(text, str) and text.strip():
@@ -220,7 +252,6 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         # the rows), so its first event publishes no wake-up: a PUBLISH less while the worker starts.
         events.emit_known(run_id=run.id, seq=1, type="run_status", data={"status": run.status},
                           wake_readers=False)
-    return run
 
 
 def run_spawn(*, parent: Run, message: str, agent_type: str = "default") -> Run:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from agents import services
 from agents.models import Run, ToolOperation
+from takos import queue
 
 logger = logging.getLogger("takos.agents")
 
@@ -54,9 +55,10 @@ def execute_run(self: Any, *, run_id: str, **unknown: Any) -> str:
 
 def claim(run_id: str) -> tuple[str, int] | None:
     """The run's lease, waiting up to TAKOS_RUN_VISIBLE_SECONDS for a run that is not visible yet:
-    a new run's task is sent before its creating transaction commits (services._send_start). On
+    a new run's task is sent before its creating transaction commits (services.run_create). On
     SQLite the claim's write waits for that commit by itself; on PostgreSQL the row appears when
-    it lands. A run that never appears (the create rolled back) is not claimed."""
+    it lands. A run that never appears (the create rolled back) is not claimed; a create that
+    rolled back says so, and the wait ends at once."""
     lease = services.run_claim(run_id=run_id)
     if lease is not None:
         return lease
@@ -66,6 +68,9 @@ def claim(run_id: str) -> tuple[str, int] | None:
             # Visible now (its create committed since the first try), or it was there all along
             # and is not claimable (ended, or another delivery has it): then this is None too.
             return services.run_claim(run_id=run_id)
+        if queue.abandoned(run_id):  # its create rolled back and said so (services.run_create)
+            logger.info("run %s: its create rolled back", run_id)
+            return None
         if time.monotonic() >= deadline:
             logger.warning("run %s: no such run after %s s (its create rolled back)", run_id,
                            settings.TAKOS_RUN_VISIBLE_SECONDS)

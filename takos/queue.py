@@ -79,3 +79,19 @@ def push(task: Any, kwargs: dict[str, Any], queue: str) -> bool:
         return False
     client.lpush(queue, message(task, kwargs, queue))
     return True
+
+
+def _abandoned_key(task_id: str) -> str:
+    return f"takos:abandoned:{task_id}"
+
+
+def mark_abandoned(task_id: str, seconds: int = 120) -> None:
+    """Tell a task pushed before its data committed that the data will never come (a rollback)."""
+    client = _redis()
+    if client is not None:
+        client.set(_abandoned_key(task_id), b"1", ex=seconds)
+
+
+def abandoned(task_id: str) -> bool:
+    client = _redis()
+    return client is not None and bool(client.exists(_abandoned_key(task_id)))

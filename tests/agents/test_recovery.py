@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from agents import services
-from agents.models import Run, RunEvent
+from agents.models import Run
 from agents.tasks import recover_runs
 
 
@@ -74,8 +74,6 @@ def test_a_task_whose_run_never_appears_ends_unclaimed(db, settings):
     assert time.monotonic() - began >= 0.1
 
 
-@pytest.mark.skipif(not os.environ.get("DATABASE_URL"),
-                    reason="needs PostgreSQL (set in CI): the in-memory SQLite test database locks tables across threads")
 @pytest.mark.django_db(transaction=True)
 def test_a_task_that_arrives_before_its_run_commits_claims_it(alice, thread):
     import threading
@@ -98,10 +96,10 @@ def test_a_task_that_arrives_before_its_run_commits_claims_it(alice, thread):
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI): the Redis broker")
 @pytest.mark.django_db(transaction=True)  # no test-case transaction around the create: it is the outermost
-def test_a_run_task_leaves_before_the_commit_only_from_the_outermost_transaction(
+def test_a_run_task_leaves_before_the_create_only_from_the_outermost_transaction(
         alice, thread, settings, monkeypatch):
-    """The create's own transaction commits right after the push; inside a caller's transaction
-    (which may outlast the task's wait for the row) the task leaves at commit, as before."""
+    """The create's own transaction follows the push within a millisecond; inside a caller's
+    transaction (which may outlast the task's wait for the row) the task leaves at commit."""
     import redis
     from django.db import transaction
 
@@ -112,16 +110,16 @@ def test_a_run_task_leaves_before_the_commit_only_from_the_outermost_transaction
     monkeypatch.setattr(queue, "_client", None)
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     client.delete("run")
-    queued_at_last_statement: list[int] = []
+    queued_at: list[tuple[str, int]] = []
 
     def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if sql.startswith("INSERT") and RunEvent._meta.db_table in sql:  # the create's last statement
-            queued_at_last_statement.append(client.llen("run"))
+        queued_at.append((sql.split()[0], client.llen("run")))
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(watch):
         run = services.run_create(thread=thread, actor=alice, input={"message": "hi"})
-    assert queued_at_last_statement == [1]  # the task had left before the create's commit
+    assert queued_at and all(queued for _, queued in queued_at)  # the task had left before the first statement
+    assert any(verb == "INSERT" for verb, _ in queued_at)
     sent = json.loads(client.rpop("run"))
     assert json.loads(base64.b64decode(sent["body"]))[1] == {"run_id": run.id}
     services.run_cancel(run=run)
@@ -133,3 +131,68 @@ def test_a_run_task_leaves_before_the_commit_only_from_the_outermost_transaction
     assert len(callbacks) == 1
     sent = json.loads(client.rpop("run"))
     assert json.loads(base64.b64decode(sent["body"]))[1] == {"run_id": nested.id}
+
+
+@pytest.fixture
+def redis_broker(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    import redis
+
+    from takos import queue
+    from takos.celery import app
+
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs REDIS_URL (set in CI): the Redis broker")
+    settings.CELERY_BROKER_URL = app.conf.broker_url = os.environ["REDIS_URL"]
+    monkeypatch.setattr(queue, "_client", None)
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client.delete("run")
+    yield client
+    client.delete("run")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_start_that_rolls_back_after_its_task_left_ends_the_task_at_once(alice, thread, settings, redis_broker,
+                                                                          monkeypatch):
+    from agents import events, tasks
+    from takos import queue
+
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(events, "emit_known", broken)  # the create's last statement fails
+    with pytest.raises(RuntimeError):
+        services.run_create(thread=thread, actor=alice, input={"message": "hi"})
+    assert redis_broker.llen("run") == 1  # it had left
+    run_id = json.loads(base64.b64decode(json.loads(redis_broker.rpop("run"))["body"]))[1]["run_id"]
+    assert not Run.objects.filter(pk=run_id).exists()
+    assert queue.abandoned(run_id)
+    settings.TAKOS_RUN_VISIBLE_SECONDS = 10
+    began = time.monotonic()
+    assert tasks.claim(run_id) is None
+    assert time.monotonic() - began < 1  # not the whole visibility wait
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reject_sends_no_task_before_the_thread_is_checked(alice, thread, redis_broker):
+    from takos.api.errors import Conflict
+
+    first = services.run_create(thread=thread, actor=alice, input={}, multitask_strategy="reject")
+    assert redis_broker.llen("run") == 1
+    with pytest.raises(Conflict):
+        services.run_create(thread=thread, actor=alice, input={}, multitask_strategy="reject")
+    assert redis_broker.llen("run") == 1  # the refused start sent nothing
+    services.run_cancel(run=first)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_early_task_for_a_run_that_must_wait_leaves_it_pending(alice, thread, redis_broker):
+    from agents import tasks
+
+    first = services.run_create(thread=thread, actor=alice, input={})
+    second = services.run_create(thread=thread, actor=alice, input={})  # enqueue: waits for the first
+    assert redis_broker.llen("run") == 2  # both left before their creates knew
+    second.refresh_from_db()
+    assert second.status == Run.Status.PENDING
+    assert tasks.claim(second.id) is None  # its task ends; the run starts when the first ends
+    assert Run.objects.get(pk=second.id).status == Run.Status.PENDING
+    assert tasks.claim(first.id) is not None
