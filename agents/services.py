@@ -185,8 +185,11 @@ def _abandon_start(run_id: str) -> None:
 
 
 def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
-               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue") -> Run:
+               parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue",
+               run_id: str | None = None) -> Run:
     """Create a run on `thread` following the multitask strategy (LangGraph semantics).
+
+    `run_id`: the new run's id, chosen by a caller that subscribed to its stream already.
 
     reject: 409 while another run of the thread is active. enqueue: the run waits as
     `pending` until the active ones end. interrupt: active runs are cancelled first.
@@ -205,6 +208,8 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         root_thread_id=(root.thread_id if root else thread.pk), multitask_strategy=multitask_strategy,
         status=Run.Status.QUEUED, last_event_id=1,
     )
+    if run_id is not None:
+        run.id = run_id
     # From the outermost transaction the task leaves before the create begins (its id is already
     # chosen), so the worker's receive overlaps all of it. Not under `reject`, which often refuses:
     # there it leaves once the run is known to be queued. If the run turns out `pending` (another
@@ -220,6 +225,11 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
             _abandon_start(run.id)
         raise
     return run
+
+
+def first_event(status: str) -> tuple[str, dict[str, Any]]:
+    """A new run's event 1 (type, data), for a run created `queued` or `pending`."""
+    return "run_status", {"status": status}
 
 
 def _create_run(run: Run, *, thread: Thread, actor: User | None, payload: dict[str, Any], multitask_strategy: str,
@@ -250,8 +260,8 @@ def _create_run(run: Run, *, thread: Thread, actor: User | None, payload: dict[s
                            thread_locked=True)
         # Nobody can be subscribed to a run that is being created (its readers subscribe, then read
         # the rows), so its first event publishes no wake-up: a PUBLISH less while the worker starts.
-        events.emit_known(run_id=run.id, seq=1, type="run_status", data={"status": run.status},
-                          wake_readers=False)
+        type, data = first_event(run.status)
+        events.emit_known(run_id=run.id, seq=1, type=type, data=data, wake_readers=False)
 
 
 def run_spawn(*, parent: Run, message: str, agent_type: str = "default") -> Run:

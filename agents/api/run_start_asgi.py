@@ -16,21 +16,25 @@ the hand-over: the checks come first and the create is one transaction.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import threading
 import uuid
 from typing import Any
 
 from django.http import JsonResponse
 from rest_framework.exceptions import ValidationError
 
+from agents import services
 from agents.api.serializers import run_out
 from agents.api.sse_asgi import send_error, stream_run
 from agents.api.streams import metadata_frame, stream_rows, subscribe_run
 from agents.api.views import start_run
-from agents.streams import hub
+from agents.streams import StreamItem, hub
 from takos.api.errors import ApiError, envelope, error_response
+from takos.api.ids import new_id
 from takos.api.middleware import body_limit_for
 from takos.asgi_body import BodyTooLarge, read_body
 from takos.db.threads import off_loop
@@ -59,8 +63,10 @@ def match(scope: dict[str, Any]) -> str | None:
     return found.group(1)
 
 
-def create(authorization: str, thread_id: str, body: bytes) -> dict[str, Any] | None:
-    """On a thread: the created run's API form, or None when the Django view must answer."""
+def create(authorization: str, thread_id: str, body: bytes, run_id: str | None = None,
+           subscribed: threading.Event | None = None) -> tuple[dict[str, Any], bool] | None:
+    """On a thread: the created run's API form and whether `subscribed` was set before the create
+    began; None when the Django view must answer."""
     from auth_app.authentication import resolve_token
     from takos.api.scopes import grants
 
@@ -76,11 +82,13 @@ def create(authorization: str, thread_id: str, body: bytes) -> dict[str, Any] | 
     # A service token without a user acts for no one: the view answers (it refuses).
     if user is None or not user.is_authenticated or not grants(getattr(auth, "scopes", "*"), SCOPE):
         return None
+    # Set now, the stream's subscription was taken before the run could exist (let alone emit).
+    before = subscribed is not None and subscribed.is_set()
     try:
-        run = start_run(user, thread_id, data)
+        run = start_run(user, thread_id, data, run_id=run_id)
     except (ApiError, ValidationError):
         return None  # refused before anything was written (the create is one transaction)
-    return run_out(run)
+    return run_out(run), before
 
 
 def _refuse(constant: str) -> Any:
@@ -118,29 +126,42 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
         return
     if body is None:
         return
-    run = failure = None
+    # The stream subscribes while the run is being created, under the id the run will have: the
+    # SUBSCRIBE's round trip overlaps the create's thread work. When it was taken before the create
+    # began, the run's only event so far is the one the create wrote, so no rows are read back.
+    run_id = new_id()
+    subscribed = threading.Event()
+    subscribing = asyncio.ensure_future(_try_subscribe(run_id, subscribed))
+    created = failure = None
     try:
-        run = await off_loop(create)(headers[b"authorization"].decode("latin-1"), thread_id, body)
+        created = await off_loop(create)(headers[b"authorization"].decode("latin-1"), thread_id, body,
+                                         run_id, subscribed)
+    except asyncio.CancelledError:  # the client went away: the subscription is given back when taken
+        subscribing.add_done_callback(_release)
+        raise
     except Exception as exc:  # as the API's exception handler: logged, the envelope with an error id
         failure = uuid.uuid4().hex[:12]
         logger.exception("Unhandled API error %s", failure, exc_info=exc)
-    if run is None:
+    subscription = await subscribing
+    if created is None:
+        if subscription is not None:
+            await hub().unsubscribe(*subscription)
         if failure is not None:
             await send_error(send, JsonResponse(envelope("INTERNAL_ERROR", "Internal server error.",
                                                          {"error_id": failure}), status=500))
         else:
             await django(scope, replaying(body, receive), send)
         return
-    run_id = run["id"]
-    # Subscribed once the task has left, while the worker takes it (it needs a few ms more than
-    # this): before the create, the subscription's round trip delayed every run's start. An event
-    # published before the subscription is in the rows read after it.
-    subscription = await _try_subscribe(run_id)
+    run, before = created
     try:
         early = None
         if subscription is not None:
-            # The rows read after subscribing and the wake-ups after them hold every event of the run.
-            early = (*subscription, await off_loop(stream_rows)(run_id, 0))
+            # What the run had when the subscription was taken, and the wake-ups after it, hold
+            # every event of the run. Taken later than the create's start (a slow SUBSCRIBE), an
+            # event may have been published before it: it is in the rows read after it.
+            known = ([StreamItem(1, *services.first_event(run["status"]))] if before
+                     else await off_loop(stream_rows)(run_id, 0))
+            early = (*subscription, known)
         extra = [*HEADERS, (b"content-location", f"/api/runs/{run_id}".encode())]
         await stream_run(receive, send, run_id, 0, status=201, headers=extra,
                          preamble=metadata_frame(run).encode(), early=early)
@@ -149,12 +170,25 @@ async def run_start_app(scope: dict[str, Any], receive: Any, send: Any, thread_i
             await hub().unsubscribe(*subscription)  # the reader gives it back too; twice is harmless
 
 
-async def _try_subscribe(run_id: str) -> tuple[Any, Any] | None:
+_releasing: set[asyncio.Future[Any]] = set()
+
+
+def _release(subscribing: asyncio.Future[Any]) -> None:
+    """Give back a subscription once taken (for a request that ended before using it)."""
+    if not subscribing.cancelled() and subscribing.result() is not None:
+        task = asyncio.ensure_future(hub().unsubscribe(*subscribing.result()))
+        _releasing.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(_releasing.discard)
+
+
+async def _try_subscribe(run_id: str, subscribed: threading.Event) -> tuple[Any, Any] | None:
     """The run stream's subscription, or None if it could not be taken now (the channel layer is
     unreachable): the stream then subscribes by itself, as `GET …/sse` does, and the run is still
     created."""
     try:
-        return await subscribe_run(run_id)
+        subscription = await subscribe_run(run_id)
     except Exception:
         logger.warning("run %s: early stream subscription failed", run_id, exc_info=True)
         return None
+    subscribed.set()
+    return subscription

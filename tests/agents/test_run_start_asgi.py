@@ -37,12 +37,31 @@ def test_only_bearer_json_run_starts_are_taken() -> None:
 def test_a_run_is_created_and_given_in_its_api_form(alice) -> None:
     thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
     token = pat_create(user=alice, name="t").token
-    out = create(f"Bearer {token}", thread.id, json.dumps({"input": {"message": "hi"}}).encode())
-    assert out is not None and out["status"] == "queued"
+    created = create(f"Bearer {token}", thread.id, json.dumps({"input": {"message": "hi"}}).encode())
+    assert created is not None
+    out, subscribed_before = created
+    assert out["status"] == "queued" and subscribed_before is False
     run = Run.objects.get(pk=out["id"])
     assert run.requester_id == alice.pk and run.thread_id == thread.id
     assert Message.objects.filter(run=run, role="user", content="hi").count() == 1
     assert list(RunEvent.objects.filter(run=run).values_list("seq", "type")) == [(1, "run_status")]
+
+
+def test_a_subscribed_start_uses_the_chosen_id_and_knows_its_first_event(alice) -> None:
+    """The stream subscribes under the run's id while it is created; when that subscription came
+    first, the stream starts from the event the create wrote instead of reading it back."""
+    import threading
+
+    from agents.api.streams import stream_rows
+    from agents.streams import StreamItem
+
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=alice, name="t").token
+    subscribed = threading.Event()
+    subscribed.set()
+    out, subscribed_before = create(f"Bearer {token}", thread.id, b"{}", "chosenid0001", subscribed)
+    assert out["id"] == "chosenid0001" and subscribed_before is True
+    assert [StreamItem(1, *services.first_event(out["status"]))] == stream_rows("chosenid0001", 0)
 
 
 @pytest.mark.parametrize("body", [b"{nope", b"[1]", b'{"input": NaN}', b'{"multitask_strategy": "x"}',
