@@ -25,6 +25,9 @@ logger = logging.getLogger("takos.cache")
 
 CHANNEL = "__redis__:invalidate"
 MAX_KEYS = 100_000
+# A quiet listener PINGs after this long and drops its copies when the answer does not come as
+# fast: a connection that died without a word (a partition) is found within twice this.
+HEALTH_SECONDS = 1.0
 _MISSING = object()
 
 
@@ -39,6 +42,7 @@ class KeyMirror:
         self._pid = 0
         self._conn: Any = None
         self.client_id: int | None = None  # the listener's connection, as Redis names it
+        self.health_seconds = HEALTH_SECONDS
 
     def get(self, key: str, read: Callable[[], Any]) -> Any:
         """The value of the full Redis `key`: the copy, or `read()` (which asks Redis)."""
@@ -97,7 +101,8 @@ class KeyMirror:
         delay = 0.1
         while self._pid == pid:
             try:
-                client = redis.Redis.from_url(self.url, protocol=2, socket_keepalive=True)
+                client = redis.Redis.from_url(self.url, protocol=2, socket_keepalive=True,
+                                              socket_timeout=self.health_seconds)
                 conn = self._conn = client.connection_pool.get_connection()
                 conn.send_command("CLIENT", "ID")
                 client_id = self.client_id = conn.read_response()
@@ -112,8 +117,17 @@ class KeyMirror:
                     self._values.clear()
                     self._live = True
                 delay = 0.1
+                pinged = False
                 while True:
-                    message = conn.read_response()
+                    try:
+                        message = conn.read_response(disconnect_on_error=False)
+                    except redis.TimeoutError:
+                        if pinged:
+                            raise  # no answer: every change since may have been missed
+                        conn.send_command("PING")
+                        pinged = True
+                        continue
+                    pinged = False  # anything that arrives shows the connection alive
                     if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
                         continue
                     keys = message[2]

@@ -85,7 +85,13 @@ def test_a_task_that_arrives_before_its_run_commits_claims_it(alice, thread):
     got: list = []
     with transaction.atomic():  # the create, not committed yet: other connections do not see the run
         run = services.run_create(thread=thread, actor=alice, input={})
-        waiter = threading.Thread(target=lambda: got.append(tasks.claim(run.id)))
+        def claim() -> None:
+            try:
+                got.append(tasks.claim(run.id))
+            finally:
+                connection.close()  # this thread's own connection (else it outlives the test database)
+
+        waiter = threading.Thread(target=claim)
         waiter.start()
         time.sleep(0.05)  # the task is waiting for a run that is not there yet
         assert waiter.is_alive()

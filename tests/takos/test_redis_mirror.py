@@ -153,3 +153,42 @@ def test_a_revoked_token_fails_on_the_next_request_with_the_mirror_on(alice) -> 
     wait_for(lambda: gen_key not in mirror._values)
     assert token_cache.get(f"pat:{tokens.digest(other.token)}") is None  # its entry is stale now
     assert client.get("/api/me").status_code == 200  # read again from the database
+
+
+def test_a_quiet_listener_stays_subscribed_and_answers_its_pings() -> None:
+    url = os.environ["REDIS_URL"]
+    prefix = f"mirror-test:{uuid.uuid4().hex[:8]}:"
+    mirror = KeyMirror(url, prefix)
+    mirror.health_seconds = 0.05
+    mirror.get(prefix + "warm-up", lambda: None)
+    wait_for(lambda: mirror.live)
+    client_id = mirror.client_id
+    peer = redis.Redis.from_url(url)
+    key = prefix + "gen:u:5"
+    write(mirror, peer, key, "g1")
+    mirror.get(key, lambda: peer.get(key))
+    time.sleep(0.5)  # ten health intervals without a change
+    assert mirror.live and mirror.client_id == client_id and key in mirror._values
+    write(mirror, peer, key, "g2")
+    assert mirror.get(key, lambda: peer.get(key)) == b"g2"
+    peer.delete(key)
+
+
+def test_a_listener_whose_ping_goes_unanswered_drops_its_copies() -> None:
+    """A connection that stops answering (here Redis paused; in life a partition) may have missed
+    changes: the mirror empties and reads go to Redis until a new subscription is in place."""
+    url = os.environ["REDIS_URL"]
+    prefix = f"mirror-test:{uuid.uuid4().hex[:8]}:"
+    mirror = KeyMirror(url, prefix)
+    mirror.health_seconds = 0.05
+    mirror.get(prefix + "warm-up", lambda: None)
+    wait_for(lambda: mirror.live)
+    peer = redis.Redis.from_url(url)
+    key = prefix + "gen:u:6"
+    write(mirror, peer, key, "g1")
+    mirror.get(key, lambda: peer.get(key))
+    peer.execute_command("CLIENT", "PAUSE", "400", "ALL")  # nothing is answered for 0.4 s
+    wait_for(lambda: not mirror.live, timeout=2)
+    assert mirror._values == {}
+    wait_for(lambda: mirror.live, timeout=10)
+    peer.delete(key)
