@@ -28,6 +28,17 @@ def mirror_and_peer():  # type: ignore[no-untyped-def]
         peer.delete(key)
 
 
+@pytest.fixture
+def quick_mirror():  # type: ignore[no-untyped-def]
+    """A live mirror whose listener checks its connection every 50 ms."""
+    prefix = f"mirror-test:{uuid.uuid4().hex[:8]}:"
+    mirror = KeyMirror(os.environ["REDIS_URL"], prefix)
+    mirror.health_seconds = 0.05
+    mirror.get(prefix + "warm-up", lambda: None)
+    wait_for(lambda: mirror.live)
+    return mirror, prefix
+
+
 def wait_for(condition, timeout: float = 5) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not condition():
@@ -155,15 +166,10 @@ def test_a_revoked_token_fails_on_the_next_request_with_the_mirror_on(alice) -> 
     assert client.get("/api/me").status_code == 200  # read again from the database
 
 
-def test_a_quiet_listener_stays_subscribed_and_answers_its_pings() -> None:
-    url = os.environ["REDIS_URL"]
-    prefix = f"mirror-test:{uuid.uuid4().hex[:8]}:"
-    mirror = KeyMirror(url, prefix)
-    mirror.health_seconds = 0.05
-    mirror.get(prefix + "warm-up", lambda: None)
-    wait_for(lambda: mirror.live)
+def test_a_quiet_listener_stays_subscribed_and_answers_its_pings(quick_mirror) -> None:
+    mirror, prefix = quick_mirror
     client_id = mirror.client_id
-    peer = redis.Redis.from_url(url)
+    peer = redis.Redis.from_url(os.environ["REDIS_URL"])
     key = prefix + "gen:u:5"
     write(mirror, peer, key, "g1")
     mirror.get(key, lambda: peer.get(key))
@@ -174,16 +180,11 @@ def test_a_quiet_listener_stays_subscribed_and_answers_its_pings() -> None:
     peer.delete(key)
 
 
-def test_a_listener_whose_ping_goes_unanswered_drops_its_copies() -> None:
+def test_a_listener_whose_ping_goes_unanswered_drops_its_copies(quick_mirror) -> None:
     """A connection that stops answering (here Redis paused; in life a partition) may have missed
     changes: the mirror empties and reads go to Redis until a new subscription is in place."""
-    url = os.environ["REDIS_URL"]
-    prefix = f"mirror-test:{uuid.uuid4().hex[:8]}:"
-    mirror = KeyMirror(url, prefix)
-    mirror.health_seconds = 0.05
-    mirror.get(prefix + "warm-up", lambda: None)
-    wait_for(lambda: mirror.live)
-    peer = redis.Redis.from_url(url)
+    mirror, prefix = quick_mirror
+    peer = redis.Redis.from_url(os.environ["REDIS_URL"])
     key = prefix + "gen:u:6"
     write(mirror, peer, key, "g1")
     mirror.get(key, lambda: peer.get(key))
