@@ -221,7 +221,7 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         _create_run(run, thread=thread, actor=actor, payload=payload, multitask_strategy=multitask_strategy,
                     sent=sent, outermost=outermost)
     except BaseException:
-        if sent:
+        if outermost:  # its task may have left, before the create or (reject) inside it
             _abandon_start(run.id)
         raise
     return run

@@ -40,7 +40,6 @@ class KeyMirror:
         self._epoch = 0  # moves on every change seen: a read that spans one is not copied
         self._live = False
         self._pid = 0
-        self._conn: Any = None
         self.client_id: int | None = None  # the listener's connection, as Redis names it
         self.health_seconds = HEALTH_SECONDS
 
@@ -100,10 +99,11 @@ class KeyMirror:
         pid = os.getpid()
         delay = 0.1
         while self._pid == pid:
+            conn = None
             try:
                 client = redis.Redis.from_url(self.url, protocol=2, socket_keepalive=True,
                                               socket_timeout=self.health_seconds)
-                conn = self._conn = client.connection_pool.get_connection()
+                conn = client.connection_pool.get_connection()
                 conn.send_command("CLIENT", "ID")
                 client_id = self.client_id = conn.read_response()
                 # Changes to any key under the prefix are sent to this same connection, as messages
@@ -144,6 +144,5 @@ class KeyMirror:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
-                conn, self._conn = self._conn, None
                 if conn is not None:
                     conn.disconnect()

@@ -156,9 +156,10 @@ def redis_broker(settings, monkeypatch):  # type: ignore[no-untyped-def]
     client.delete("run")
 
 
+@pytest.mark.parametrize("strategy", ["enqueue", "reject"])  # reject's task leaves inside the create
 @pytest.mark.django_db(transaction=True)
 def test_a_start_that_rolls_back_after_its_task_left_ends_the_task_at_once(alice, thread, settings, redis_broker,
-                                                                          monkeypatch):
+                                                                          monkeypatch, strategy):
     from agents import events, tasks
     from takos import queue
 
@@ -167,7 +168,7 @@ def test_a_start_that_rolls_back_after_its_task_left_ends_the_task_at_once(alice
 
     monkeypatch.setattr(events, "emit_known", broken)  # the create's last statement fails
     with pytest.raises(RuntimeError):
-        services.run_create(thread=thread, actor=alice, input={"message": "hi"})
+        services.run_create(thread=thread, actor=alice, input={"message": "hi"}, multitask_strategy=strategy)
     assert redis_broker.llen("run") == 1  # it had left
     run_id = json.loads(base64.b64decode(json.loads(redis_broker.rpop("run"))["body"]))[1]["run_id"]
     assert not Run.objects.filter(pk=run_id).exists()
