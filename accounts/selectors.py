@@ -16,6 +16,7 @@ from accounts.api.serializers import SPACE_FIELDS
 from accounts.models import Block, Follow, Membership, Mute, Role, Space, User, role_at_least
 from takos.api.errors import Forbidden, NotFound
 from takos.api.ids import is_id
+from takos.db.sql import fetch_one
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,7 @@ def space_page(user: User, *, limit: int, offset: int) -> SpacePage:
     only to encode it again was a fifth of the request.
     """
     if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute(_space_page_json_sql(), [user.pk, user.pk, limit, offset])
-            total, page, count = cursor.fetchone()
+        total, page, count = fetch_one(_space_page_json_sql(), [user.pk, user.pk, limit, offset])
         return SpacePage(items=orjson.Fragment(page), count=count, total=total)
     rows = []
     with connection.cursor() as cursor:
@@ -96,26 +95,28 @@ def _space_page_sql(vendor: str) -> str:
 @functools.cache
 def _space_page_json_sql() -> str:
     """SQLite: (total, JSON array of the page's rows, row count), each row shaped as `space_row_out`
-    gives it."""
+    gives it. The page is chosen on narrow rows (id, role and the sort key), and only its rows are
+    then read whole: sorting all of a user's spaces with every column was half of the statement."""
     space, membership = Space._meta, Membership._meta
     user_col = membership.get_field("user").column
+    kind, slug = space.get_field("kind").column, space.get_field("slug").column
 
     def value(name: str) -> str:
-        col = f"p.{name}"
+        col = f"s.{space.get_field(name).column}"
         if name in ("created_at", "updated_at"):  # Django's stored text 'YYYY-MM-DD HH:MM:SS[.ffffff]', UTC
             return f"substr({col}, 1, 10) || 'T' || substr({col}, 12) || '+00:00'"
         return f"NULLIF({col}, '')" if name == "picture" else col
 
-    columns = ", ".join(f"s.{space.get_field(name).column} AS {name}" for name in SPACE_FIELDS)
     pairs = ", ".join(f"'{name}', {value(name)}" for name in SPACE_FIELDS)
     return (
         f"SELECT (SELECT COUNT(*) FROM {membership.db_table} WHERE {user_col} = %s), "
         f"json_group_array(json_object({pairs}, 'member_role', p.member_role)), COUNT(*) FROM ("
-        f"SELECT {columns}, m.{membership.get_field('role').column} AS member_role "
-        f"FROM {membership.db_table} m JOIN {space.db_table} s "
-        f"ON s.{space.pk.column} = m.{membership.get_field('space').column} "
-        f"WHERE m.{user_col} = %s "
-        f"ORDER BY s.{space.get_field('kind').column}, s.{space.get_field('slug').column} LIMIT %s OFFSET %s) p"
+        f"SELECT m.{membership.get_field('space').column} AS space_id, "
+        f"m.{membership.get_field('role').column} AS member_role, k.{kind} AS kind, k.{slug} AS slug "
+        f"FROM {membership.db_table} m JOIN {space.db_table} k "
+        f"ON k.{space.pk.column} = m.{membership.get_field('space').column} "
+        f"WHERE m.{user_col} = %s ORDER BY k.{kind}, k.{slug} LIMIT %s OFFSET %s) p "
+        f"JOIN {space.db_table} s ON s.{space.pk.column} = p.space_id"
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 
 
 def table(model: Any) -> str:
@@ -43,9 +45,7 @@ def select_one(model: Any, sql: str, params: list[Any]) -> tuple[Any, tuple[Any,
     concrete field of `model` in order (`select_columns`), then any extra values. What
     `Model.objects.raw` gives, without its per-call column mapping (~0.25 ms of a thread lookup
     that every thread endpoint and run start makes)."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = fetch_one(sql, params)
     if row is None:
         return None
     fields = model._meta.concrete_fields
@@ -69,3 +69,29 @@ def _converters(model: Any, vendor: str) -> list[tuple[list[Any], Any]]:
         col = field.get_col(model._meta.db_table)
         out.append((connection.ops.get_db_converters(col) + col.get_db_converters(connection), col))
     return out
+
+
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row of `sql` (`%s` placeholders), as `cursor.execute(); cursor.fetchone()` gives it.
+
+    On SQLite, straight from the driver's connection: Django's cursor wrapper rewrote the whole
+    statement into `?` placeholders with a regex on every call and added its own layers (~25 us
+    of a 70 us page query), all of it holding the GIL, which the busy request threads of a web
+    process queue for. Logged queries (tests' CaptureQueriesContext, DEBUG) and execute wrappers
+    still go through Django's cursor, and driver errors still become Django's."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` looks the wrapper up again
+    if db.vendor != "sqlite" or db.queries_logged or db.execute_wrappers:
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors:
+        rows = db.connection.execute(_qmark(sql), params).fetchall()
+    return rows[0] if rows else None
+
+
+@functools.lru_cache(maxsize=256)
+def _qmark(sql: str) -> str:
+    """Django's SQLite placeholder rewrite (`SQLiteCursorWrapper.convert_query`), once per statement."""
+    return FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")

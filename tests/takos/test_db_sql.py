@@ -1,4 +1,4 @@
-"""takos.db.sql.insert: the same row as `Model.objects.create`, from a statement written once."""
+"""takos.db.sql: hand-written statements on hot paths read and write what the ORM would."""
 
 from __future__ import annotations
 
@@ -54,3 +54,23 @@ def test_select_one_loads_what_the_orm_loads(alice) -> None:
     loaded.save(update_fields=["title"])  # an instance like any other
     assert Thread.objects.get(pk=thread.pk).title == "renamed"
     assert select_one(Thread, sql, ["nosuchthread"]) is None
+
+
+@pytest.mark.django_db
+def test_fetch_one_reads_as_a_django_cursor_does(alice) -> None:
+    """The direct driver path (SQLite, nothing logging queries) and Django's cursor give the same row,
+    `%%` stays a literal percent, and the driver's errors are still Django's."""
+    from django.db import DatabaseError, connection
+    from django.test.utils import CaptureQueriesContext
+
+    from takos.db.sql import fetch_one
+
+    sql = "SELECT username, '100%%', %s FROM accounts_user WHERE id = %s"
+    direct = fetch_one(sql, ["x", alice.pk])
+    with CaptureQueriesContext(connection) as logged:
+        through_django = fetch_one(sql, ["x", alice.pk])
+    assert direct == through_django == ("alice", "100%", "x")
+    assert len(logged.captured_queries) == 1  # logged callers still see the statement
+    assert fetch_one(sql, ["x", "nosuchuser0"]) is None
+    with pytest.raises(DatabaseError):
+        fetch_one("SELECT no_such_column FROM accounts_user", [])
