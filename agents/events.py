@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from agents.models import Run, RunEvent
 from takos import layer
-from takos.db.sql import column, table
+from takos.db.sql import column, execute, table
 
 logger = logging.getLogger("takos.agents")
 
@@ -91,11 +91,10 @@ def emit_known(*, run_id: str, seq: int, type: str, data: dict[str, Any], wake_r
     written once rather than built by the ORM each time. `wake_readers=False`: no reader can be
     listening yet (the run is being created), so no wake-up is published."""
     data_field = RunEvent._meta.get_field("data")
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_event_sql(), [
-            run_id, seq, type, data_field.get_db_prep_value(data, connection),
-            connection.ops.adapt_datetimefield_value(timezone.now()),
-        ])
+    execute(_insert_event_sql(), [
+        run_id, seq, type, data_field.get_db_prep_value(data, connection),
+        connection.ops.adapt_datetimefield_value(timezone.now()),
+    ])
     item = stream_item(seq, type, data, terminal=type in TERMINAL_TYPES)
     if wake_readers:
         transaction.on_commit(lambda: wake(run_group(run_id), seq, [item]))
@@ -105,9 +104,8 @@ def rows_after(run_id: str, after: int, limit: int = 500) -> list[tuple[int, str
     """(seq, type, data) of the run's events after `after`, in order: what every stream reads on
     start and after a gap, written once rather than built by the ORM for each read."""
     data_field = RunEvent._meta.get_field("data")
-    with connection.cursor() as cursor:
-        cursor.execute(_select_events_sql(), [run_id, after, limit])
-        return [(seq, type, data_field.from_db_value(data, None, connection)) for seq, type, data in cursor.fetchall()]
+    return [(seq, type, data_field.from_db_value(data, None, connection))
+            for seq, type, data in execute(_select_events_sql(), [run_id, after, limit])]
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from accounts.models import Membership, Space, User
 from agents import events
 from agents.models import AgentTask, Artifact, Memory, Message, Run, Skill, Thread, ThreadShare
 from takos.api.errors import BadRequest, Conflict, NotFound
-from takos.db.sql import column, insert, table
+from takos.db.sql import column, execute, fetch_one, insert, table
 
 logger = logging.getLogger("takos.agents")
 
@@ -69,9 +69,7 @@ def message_create(*, thread: Thread, role: str, content: str = "", author: User
         if not thread_locked:
             # Lock the thread row so two writers never pick the same sequence number.
             _touch_thread(thread.pk)
-        with connection.cursor() as cursor:
-            cursor.execute(_statements()["last_message"], [thread.pk])
-            last = cursor.fetchone()[0] or 0
+        last = execute(_statements()["last_message"], [thread.pk])[0][0] or 0
         fields: dict[str, Any] = {
             "thread": thread, "role": role, "content": content or "", "author": author,
             "tool_calls": tool_calls or None, "tool_call_id": tool_call_id or "", "metadata": metadata or {},
@@ -111,23 +109,17 @@ def _statements() -> dict[str, str]:
 
 
 def _touch_thread(thread_id: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(_statements()["touch_thread"],
-                       [connection.ops.adapt_datetimefield_value(timezone.now()), thread_id])
+    execute(_statements()["touch_thread"], [connection.ops.adapt_datetimefield_value(timezone.now()), thread_id])
 
 
 def _touch_thread_counting_active(thread_id: str) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(_statements()["touch_thread_active"],
-                       [connection.ops.adapt_datetimefield_value(timezone.now()), thread_id, thread_id])
-        row = cursor.fetchone()
+    row = fetch_one(_statements()["touch_thread_active"],
+                    [connection.ops.adapt_datetimefield_value(timezone.now()), thread_id, thread_id])
     return row[0] if row else 0
 
 
 def _active_run_ids(thread_id: str) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(_statements()["active_runs"], [thread_id])
-        return [row[0] for row in cursor.fetchall()]
+    return [row[0] for row in execute(_statements()["active_runs"], [thread_id])]
 
 
 def _notify_mentions(*, thread: Thread, message: Message, author: User) -> None:
@@ -155,6 +147,11 @@ def _enqueue(run_id: str) -> None:
     queue.send(execute_run, {"run_id": run_id}, "run")  # one LPUSH: a run start waits on it
 
 
+def send_start(run_id: str) -> None:
+    """Send a created, queued run's task (for a caller whose own early send failed)."""
+    _enqueue(run_id)
+
+
 def _send_start(run_id: str, *, before_commit: bool) -> bool:
     """Send a new run's task; `before_commit`: now, before the creating transaction commits (it is
     the outermost one, so its commit follows within a millisecond). True when it left now.
@@ -174,7 +171,7 @@ def _send_start(run_id: str, *, before_commit: bool) -> bool:
     return False
 
 
-def _abandon_start(run_id: str) -> None:
+def abandon_start(run_id: str) -> None:
     """A create whose task left before it began did not commit: its claim stops waiting for the row."""
     from takos import queue
 
@@ -186,10 +183,11 @@ def _abandon_start(run_id: str) -> None:
 
 def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default", input: Any = None,
                parent_run: Run | None = None, model: str = "", multitask_strategy: str = "enqueue",
-               run_id: str | None = None) -> Run:
+               run_id: str | None = None, task_sent: bool = False) -> Run:
     """Create a run on `thread` following the multitask strategy (LangGraph semantics).
 
     `run_id`: the new run's id, chosen by a caller that subscribed to its stream already.
+    `task_sent`: that caller sent the run's task already (agents/api/run_start_asgi.py).
 
     reject: 409 while another run of the thread is active. enqueue: the run waits as
     `pending` until the active ones end. interrupt: active runs are cancelled first.
@@ -216,13 +214,13 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
     # run is active), the early task finds nothing to claim and ends; the run starts when its turn
     # comes (_start_next_pending).
     outermost = not connection.in_atomic_block
-    sent = outermost and multitask_strategy != "reject" and _send_start(run.id, before_commit=True)
+    sent = task_sent or (outermost and multitask_strategy != "reject" and _send_start(run.id, before_commit=True))
     try:
         _create_run(run, thread=thread, actor=actor, payload=payload, multitask_strategy=multitask_strategy,
                     sent=sent, outermost=outermost)
     except BaseException:
         if outermost:  # its task may have left, before the create or (reject) inside it
-            _abandon_start(run.id)
+            abandon_start(run.id)
         raise
     return run
 
@@ -344,12 +342,11 @@ def run_claim(*, run_id: str) -> tuple[str, int] | None:
     """Take the lease of a queued run (compare-and-set); None when someone else has it or it ended."""
     lease_id = uuid.uuid4().hex
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
         # One statement claims the run, reserves the `started` event's sequence number and reads
         # back what the event needs (RETURNING: SQLite 3.35+, PostgreSQL): the worker's start is
         # on every run start's critical path.
-        cursor.execute(_claim_sql(), [Run.Status.RUNNING, lease_id, now, now, run_id, Run.Status.QUEUED])
-        row = cursor.fetchone()
+        row = fetch_one(_claim_sql(), [Run.Status.RUNNING, lease_id, now, now, run_id, Run.Status.QUEUED])
         if row is None:
             return None
         version, recoveries, seq = row

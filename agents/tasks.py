@@ -7,6 +7,7 @@ container, renews the lease, and stops the container when the run is cancelled.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import timedelta
@@ -15,11 +16,13 @@ from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from agents import services
 from agents.models import Run, ToolOperation
 from takos import queue
+from takos.db.sql import column, fetch_one, table
 
 logger = logging.getLogger("takos.agents")
 
@@ -55,17 +58,20 @@ def execute_run(self: Any, *, run_id: str, **unknown: Any) -> str:
 
 def claim(run_id: str) -> tuple[str, int] | None:
     """The run's lease, waiting up to TAKOS_RUN_VISIBLE_SECONDS for a run that is not visible yet:
-    a new run's task is sent before its creating transaction commits (services.run_create). On
-    SQLite the claim's write waits for that commit by itself; on PostgreSQL the row appears when
-    it lands. A run that never appears (the create rolled back) is not claimed; a create that
-    rolled back says so, and the wait ends at once."""
-    lease = services.run_claim(run_id=run_id)
-    if lease is not None:
-        return lease
+    a new run's task is sent before its creating transaction commits (services.run_create,
+    agents/api/run_start_asgi.py). A run that never appears (the create rolled back) is not
+    claimed; a create that rolled back or was refused says so, and the wait ends at once."""
+    # On SQLite a claim that meets the creating transaction waits for its lock in SQLite's busy
+    # handler, which sleeps 1, 2, 5 ms... between tries; a read never waits for a writer (WAL), so
+    # there the row is awaited by reading and claimed once it is visible.
+    if connection.vendor != "sqlite" or _visible(run_id):
+        lease = services.run_claim(run_id=run_id)
+        if lease is not None:
+            return lease
     began = time.monotonic()
     deadline = began + settings.TAKOS_RUN_VISIBLE_SECONDS
     while True:
-        if Run.objects.filter(pk=run_id).exists():
+        if _visible(run_id):
             # Visible now (its create committed since the first try), or it was there all along
             # and is not claimable (ended, or another delivery has it): then this is None too.
             return services.run_claim(run_id=run_id)
@@ -77,7 +83,17 @@ def claim(run_id: str) -> tuple[str, int] | None:
                            settings.TAKOS_RUN_VISIBLE_SECONDS)
             return None
         # A create commits within milliseconds of its task: poll closely at first, then back off.
-        time.sleep(0.0005 if time.monotonic() - began < 0.05 else 0.005)
+        waited = time.monotonic() - began
+        time.sleep(0.0001 if waited < 0.01 else 0.0005 if waited < 0.05 else 0.005)
+
+
+def _visible(run_id: str) -> bool:
+    return fetch_one(_visible_sql(), [run_id]) is not None
+
+
+@functools.cache
+def _visible_sql() -> str:
+    return f"SELECT 1 FROM {table(Run)} WHERE {column(Run, 'id')} = %s"
 
 
 def supervise(*, run_id: str, lease: tuple[str, int]) -> str:

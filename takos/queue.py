@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -79,6 +80,43 @@ def push(task: Any, kwargs: dict[str, Any], queue: str) -> bool:
         return False
     client.lpush(queue, message(task, kwargs, queue))
     return True
+
+
+@dataclass
+class Pending:
+    """An LPUSH written to the broker whose reply is not read yet (`push_begin`)."""
+
+    pool: redis.ConnectionPool
+    connection: Any
+
+
+def push_begin(task: Any, kwargs: dict[str, Any], queue: str) -> Pending | None:
+    """`push` in two halves: the LPUSH is written now and its reply read by `push_end`, so the
+    caller's work overlaps the round trip (~0.4 ms after idleness on a small VM). None (nothing
+    sent) where `push` would not send. The caller must call `push_end`, which gives the
+    connection back."""
+    from takos.celery import app
+
+    client = None if app.conf.task_always_eager else _redis()
+    if client is None:
+        return None
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_command("LPUSH", queue, message(task, kwargs, queue))
+    except BaseException:
+        pool.release(connection)  # redis-py closed it on the error: the pool opens a new one next time
+        raise
+    return Pending(pool, connection)
+
+
+def push_end(pending: Pending) -> None:
+    """Read the reply of `push_begin`'s LPUSH; raises when Redis refused it or the connection broke
+    (then the task may not have left)."""
+    try:
+        pending.connection.read_response()
+    finally:
+        pending.pool.release(pending.connection)
 
 
 def _abandoned_key(task_id: str) -> str:

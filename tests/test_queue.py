@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import uuid
 
 import pytest
@@ -51,3 +52,27 @@ def test_the_direct_message_is_the_one_celery_writes(settings, monkeypatch) -> N
     assert {k: v for k, v in direct.items() if k not in ("headers", "properties", "body")} == {
         k: v for k, v in celery.items() if k not in ("headers", "properties", "body")}
 
+
+
+def test_a_push_in_two_halves_leaves_at_the_first(settings, monkeypatch) -> None:
+    """push_begin writes the LPUSH (the task is on the list before its reply is read); push_end
+    reads the reply and gives the connection back, ready for the next command."""
+    from agents.tasks import execute_run
+    from takos import queue
+    from takos.celery import app
+
+    settings.CELERY_BROKER_URL = app.conf.broker_url = os.environ["REDIS_URL"]
+    monkeypatch.setattr(queue, "_client", None)
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    name = f"test-queue-{uuid.uuid4().hex[:8]}"
+    pending = queue.push_begin(execute_run, {"run_id": "twohalves001"}, name)
+    assert pending is not None
+    for _ in range(100):  # Redis has it without our reading the reply
+        if client.llen(name):
+            break
+        time.sleep(0.01)
+    body = json.loads(base64.b64decode(json.loads(client.lindex(name, 0))["body"]))
+    assert body[1] == {"run_id": "twohalves001"}
+    queue.push_end(pending)
+    assert queue._redis().lpush(name, b"next") == 2  # the connection is back in the pool, in step
+    client.delete(name)

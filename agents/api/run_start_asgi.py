@@ -32,7 +32,10 @@ from agents.api.serializers import run_out
 from agents.api.sse_asgi import send_error, stream_run
 from agents.api.streams import metadata_frame, stream_rows, subscribe_run
 from agents.api.views import start_run
+from agents.models import Run
 from agents.streams import StreamItem, hub
+from agents.tasks import execute_run
+from takos import queue
 from takos.api.errors import ApiError, envelope, error_response
 from takos.api.ids import new_id
 from takos.api.middleware import body_limit_for
@@ -84,11 +87,47 @@ def create(authorization: str, thread_id: str, body: bytes, run_id: str | None =
         return None
     # Set now, the stream's subscription was taken before the run could exist (let alone emit).
     before = subscribed is not None and subscribed.is_set()
+    # For a caller known now, the run's task leaves first and its reply is read after the create:
+    # the worker's receive and hand-off overlap the thread's check, the body's validation and the
+    # create, and so does the LPUSH's round trip. Not under `reject` (often refused).
+    pending = _send_first(run_id, data)
+    created = False
     try:
-        run = start_run(user, thread_id, data, run_id=run_id)
+        run = start_run(user, thread_id, data, run_id=run_id, task_sent=pending is not None)
+        created = True
     except (ApiError, ValidationError):
         return None  # refused before anything was written (the create is one transaction)
+    finally:
+        if pending is not None:
+            _settle(pending, run_id, queued=created and run.status == Run.Status.QUEUED, created=created)
     return run_out(run), before
+
+
+def _send_first(run_id: str | None, data: Any) -> queue.Pending | None:
+    """The run's task written to the broker (reply unread), or None: the create then sends it."""
+    if run_id is None or not isinstance(data, dict) or data.get("multitask_strategy") == "reject":
+        return None
+    try:
+        return queue.push_begin(execute_run, {"run_id": run_id}, "run")
+    except Exception:
+        logger.warning("run %s: could not send its task first", run_id, exc_info=True)
+        return None
+
+
+def _settle(pending: queue.Pending, run_id: str, *, queued: bool, created: bool) -> None:
+    """After the create: a task that did not leave is sent now for a queued run; one that left for a
+    start that was refused or failed is marked abandoned (its claim stops waiting for the row)."""
+    try:
+        queue.push_end(pending)
+        sent = True
+    except Exception:
+        logger.warning("run %s: its task's early send failed", run_id, exc_info=True)
+        sent = False
+    if created:
+        if queued and not sent:
+            services.send_start(run_id)
+    elif sent:
+        services.abandon_start(run_id)
 
 
 def _refuse(constant: str) -> Any:

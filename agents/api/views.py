@@ -273,7 +273,7 @@ class ThreadRunsView(ApiView):
         return Response({"run": run_out(run)}, status=status.HTTP_201_CREATED)
 
 
-def start_run(user: Any, thread_id: str, body: Any, *, run_id: str | None = None) -> Any:
+def start_run(user: Any, thread_id: str, body: Any, *, run_id: str | None = None, task_sent: bool = False) -> Any:
     """`POST …/runs` after authentication: the thread (editor or above), the body, the parent run,
     then the create. Also the run start served in front of Django (agents/api/run_start_asgi.py)."""
     thread = selectors.thread_for_user(user, thread_id, min_role=Role.EDITOR).obj
@@ -281,7 +281,7 @@ def start_run(user: Any, thread_id: str, body: Any, *, run_id: str | None = None
     parent = selectors.run_for_user(user, data["parent_run_id"]).obj if data.get("parent_run_id") else None
     return services.run_create(thread=thread, actor=user, agent_type=data["agent_type"], input=data["input"],
                                parent_run=parent, model=data["model"], multitask_strategy=data["multitask_strategy"],
-                               run_id=run_id)
+                               run_id=run_id, task_sent=task_sent)
 
 
 class RunView(ApiView):

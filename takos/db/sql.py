@@ -27,8 +27,7 @@ def insert(obj: Any) -> None:
     model = type(obj)
     fields = model._meta.concrete_fields
     values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model), values)
+    execute(_insert_sql(model), values)
     obj._state.adding = False
     obj._state.db = connection.alias
 
@@ -71,23 +70,29 @@ def _converters(model: Any, vendor: str) -> list[tuple[list[Any], Any]]:
     return out
 
 
-def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    """The first row of `sql` (`%s` placeholders), as `cursor.execute(); cursor.fetchone()` gives it.
+def execute(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run `sql` (`%s` placeholders) and return its rows, as `cursor.execute(); cursor.fetchall()`.
 
-    On SQLite, straight from the driver's connection: Django's cursor wrapper rewrote the whole
+    On SQLite, straight on the driver's connection: Django's cursor wrapper rewrote the whole
     statement into `?` placeholders with a regex on every call and added its own layers (~25 us
-    of a 70 us page query), all of it holding the GIL, which the busy request threads of a web
-    process queue for. Logged queries (tests' CaptureQueriesContext, DEBUG) and execute wrappers
-    still go through Django's cursor, and driver errors still become Django's."""
+    of a 70 us page query), all of it holding the GIL, which a web process's request threads
+    queue for. It is the same connection, so a surrounding `transaction.atomic()` holds. Logged
+    queries (tests' CaptureQueriesContext, DEBUG) and execute wrappers still go through Django's
+    cursor, and driver errors still become Django's."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` looks the wrapper up again
     if db.vendor != "sqlite" or db.queries_logged or db.execute_wrappers:
         with db.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            return cursor.fetchall() if cursor.description is not None else []
     db.ensure_connection()
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
-        rows = db.connection.execute(_qmark(sql), params).fetchall()
+        return db.connection.execute(_qmark(sql), params).fetchall()
+
+
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row of `sql`, or None (`execute`)."""
+    rows = execute(sql, params)
     return rows[0] if rows else None
 
 

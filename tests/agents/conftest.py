@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -65,3 +66,21 @@ def takos_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
         yield running
     finally:
         stop_takos(running, db_name)
+
+
+@pytest.fixture
+def redis_broker(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    """The Redis broker (tasks leave with one LPUSH, takos.queue), its `run` list emptied."""
+    import redis
+
+    from takos import queue
+    from takos.celery import app
+
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs REDIS_URL (set in CI): the Redis broker")
+    settings.CELERY_BROKER_URL = app.conf.broker_url = os.environ["REDIS_URL"]
+    monkeypatch.setattr(queue, "_client", None)
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client.delete("run")
+    yield client
+    client.delete("run")

@@ -139,23 +139,6 @@ def test_a_run_task_leaves_before_the_create_only_from_the_outermost_transaction
     assert json.loads(base64.b64decode(sent["body"]))[1] == {"run_id": nested.id}
 
 
-@pytest.fixture
-def redis_broker(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    import redis
-
-    from takos import queue
-    from takos.celery import app
-
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("needs REDIS_URL (set in CI): the Redis broker")
-    settings.CELERY_BROKER_URL = app.conf.broker_url = os.environ["REDIS_URL"]
-    monkeypatch.setattr(queue, "_client", None)
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    client.delete("run")
-    yield client
-    client.delete("run")
-
-
 @pytest.mark.parametrize("strategy", ["enqueue", "reject"])  # reject's task leaves inside the create
 @pytest.mark.django_db(transaction=True)
 def test_a_start_that_rolls_back_after_its_task_left_ends_the_task_at_once(alice, thread, settings, redis_broker,

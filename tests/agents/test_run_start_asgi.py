@@ -91,3 +91,48 @@ def test_refused_callers_are_left_to_the_view(alice, bob) -> None:
     # and a service token acting for alice is alice
     acting = service_token_create(service_name="svc", user=alice).token
     assert create(f"Bearer {acting}", thread.id, body) is not None
+
+
+def _sent_run_ids(broker) -> list[str]:  # type: ignore[no-untyped-def]
+    import base64
+
+    return [json.loads(base64.b64decode(json.loads(raw)["body"]))[1]["run_id"] for raw in broker.lrange("run", 0, -1)]
+
+
+def test_the_task_leaves_before_the_thread_is_checked(alice, redis_broker) -> None:
+    """Its LPUSH is written right after the token, and the reply read after the create: the worker's
+    receive overlaps the thread's check, the validation and the create."""
+    from django.db import connection
+
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=alice, name="t").token
+    queued_at: list[tuple[str, int]] = []
+
+    def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if "agents_thread" in sql:
+            queued_at.append((sql.split()[0], redis_broker.llen("run")))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        out, _ = create(f"Bearer {token}", thread.id, b'{"input": "hi"}', "firstsent001")
+    assert queued_at and queued_at[0] == ("SELECT", 1)  # the thread lookup: the task had left
+    assert _sent_run_ids(redis_broker) == ["firstsent001"] and out["status"] == "queued"
+
+
+def test_a_refused_start_marks_its_task_abandoned(alice, bob, redis_broker) -> None:
+    from takos import queue
+
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=bob, name="b").token
+    assert create(f"Bearer {token}", thread.id, b"{}", "refused00001") is None  # the view's 404
+    assert _sent_run_ids(redis_broker) == ["refused00001"]
+    assert queue.abandoned("refused00001") and not Run.objects.exists()
+
+
+def test_reject_sends_nothing_first(alice, redis_broker) -> None:
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=alice, name="t").token
+    first, _ = create(f"Bearer {token}", thread.id, b'{"multitask_strategy": "reject"}', "rejectrun001")
+    assert _sent_run_ids(redis_broker) == [first["id"]]
+    assert create(f"Bearer {token}", thread.id, b'{"multitask_strategy": "reject"}', "rejectrun002") is None
+    assert _sent_run_ids(redis_broker) == [first["id"]]  # the refused one sent nothing
