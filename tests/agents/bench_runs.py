@@ -129,11 +129,13 @@ def run_start_latency_stream(api: httpx.Client, thread_id: str, samples: int, be
     return out
 
 
-def run_start_latency_socket(api: httpx.Client, thread_id: str, samples: int, before: Any = None) -> list[float]:
+def run_start_latency_socket(api: httpx.Client, thread_id: str, samples: int, before: Any = None,
+                             first: list[float] | None = None) -> list[float]:
     """POST /api/threads/:id/runs/stream as the fan-out readers do, on a plain socket: from the
     connect (a new connection, as a CLI's) and the request's first byte to the `started` frame's
     arrival, without an HTTP library's own cost of building and parsing (about 1.5 ms of httpx's
-    Python on this kind of machine, counted in the httpx figure above)."""
+    Python on this kind of machine, counted in the httpx figure above). `first` gets the time to
+    the stream's first event (event 1, `run_status: queued`, written by the create)."""
     import json
     import socket
     from urllib.parse import urlsplit
@@ -151,11 +153,16 @@ def run_start_latency_socket(api: httpx.Client, thread_id: str, samples: int, be
         with socket.create_connection((url.hostname, url.port)) as sock:
             sock.sendall(request)
             received = b""
+            first_at = None
             while b"\nevent: started\n" not in received:
                 chunk = sock.recv(65536)
                 assert chunk, received
                 received += chunk
+                if first_at is None and b"\nid: 1\n" in received:
+                    first_at = time.perf_counter()
             elapsed = (time.perf_counter() - start) * 1000
+            if first is not None and first_at is not None:
+                first.append((first_at - start) * 1000)
         head = received.split(b"\r\n", 1)[0]
         assert head.startswith(b"HTTP/1.1 201"), head
         run_id = received.split(b'"run_id":"', 1)[1].split(b'"', 1)[0].decode()
@@ -322,10 +329,11 @@ def main() -> int:
         start: list[float] = []
         start_stream: list[float] = []
         start_socket: list[float] = []
+        first_socket: list[float] = []
         for _ in range(args.samples):  # interleaved, so the three flows see the same machine
             start += run_start_latency(api, thread_id, 1, before=probe_one)
             start_stream += run_start_latency_stream(api, thread_id, 1, before=probe_one)
-            start_socket += run_start_latency_socket(api, thread_id, 1, before=probe_one)
+            start_socket += run_start_latency_socket(api, thread_id, 1, before=probe_one, first=first_socket)
         print(f"backend: {backend}")
         print(f"no-op Celery task round trip (interleaved with the run starts): p50 {statistics.median(probe):.1f} ms "
               f"(n={len(probe)})")
@@ -338,6 +346,9 @@ def main() -> int:
         print(f"  the same on a plain socket, samples (ms): {sorted(round(x, 1) for x in start_socket)}")
         print(f"run start, POST /runs/stream on a plain socket → 'started': p50 {statistics.median(start_socket):.1f} ms, "
               f"ratio {statistics.median(start_socket) / statistics.median(probe):.2f} (target ≤ 2)")
+        if first_socket:
+            print(f"  the same request → the stream's first event ('run_status: queued', the create's): p50 "
+                  f"{statistics.median(first_socket):.1f} ms, ratio {statistics.median(first_socket) / statistics.median(probe):.2f}")
         count, seconds, written = throughput(api, thread_id, args.tokens)
         print(f"one run, {count} events: written in {written:.2f} s, read by one SSE client (connected after "
               f"'started') in {seconds:.2f} s: {count / seconds:.0f} events/s")
