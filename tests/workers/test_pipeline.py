@@ -280,7 +280,7 @@ def test_dispatch_front_starts_a_stopped_or_dead_runtime_on_demand(alice, space,
         assert first_endpoint
         get_driver("local").stop(handle_of(d1), timeout=2)  # dies behind dispatch's back
         status, body = get()
-        assert status == 200 and body["version"] == "1"
+        assert status == 200 and body["version"] == "1", body  # (a 502 once under load: its reason)
         d1.refresh_from_db()
         assert d1.endpoint and d1.endpoint != first_endpoint
     finally:
