@@ -70,14 +70,17 @@ def claim(run_id: str) -> tuple[str, int] | None:
             return lease
     began = time.monotonic()
     deadline = began + settings.TAKOS_RUN_VISIBLE_SECONDS
+    ask_at = began  # Redis is asked about abandonment at most every millisecond, the row more often
     while True:
         if _visible(run_id):
             # Visible now (its create committed since the first try), or it was there all along
             # and is not claimable (ended, or another delivery has it): then this is None too.
             return services.run_claim(run_id=run_id)
-        if queue.abandoned(run_id):  # its create rolled back and said so (services.run_create)
-            logger.info("run %s: its create rolled back", run_id)
-            return None
+        if time.monotonic() >= ask_at:
+            if queue.abandoned(run_id):  # its create rolled back or was refused, and said so
+                logger.info("run %s: its create rolled back or was refused", run_id)
+                return None
+            ask_at = time.monotonic() + 0.001
         if time.monotonic() >= deadline:
             logger.warning("run %s: no such run after %s s (its create rolled back)", run_id,
                            settings.TAKOS_RUN_VISIBLE_SECONDS)
