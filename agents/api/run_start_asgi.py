@@ -125,7 +125,10 @@ def _settle(pending: queue.Pending, run_id: str, *, queued: bool, created: bool)
         sent = False
     if created:
         if queued and not sent:
-            services.send_start(run_id)
+            try:
+                services.send_start(run_id)
+            except Exception:  # the run is created: the stuck-queued sweep (recover_runs) sends it
+                logger.warning("run %s: its task could not be sent after the create", run_id, exc_info=True)
     elif sent:
         services.abandon_start(run_id)
 

@@ -136,3 +136,27 @@ def test_reject_sends_nothing_first(alice, redis_broker) -> None:
     assert _sent_run_ids(redis_broker) == [first["id"]]
     assert create(f"Bearer {token}", thread.id, b'{"multitask_strategy": "reject"}', "rejectrun002") is None
     assert _sent_run_ids(redis_broker) == [first["id"]]  # the refused one sent nothing
+
+
+def test_a_task_that_failed_to_leave_first_is_sent_after_the_create(alice, redis_broker, caplog) -> None:
+    """Redis refuses the early LPUSH (the queue's key holds a string: WRONGTYPE); by the time the
+    create is done the key is a list again, and the task is sent the usual way."""
+    from django.db import connection
+
+    from auth_app.authentication import resolve_token
+
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=alice, name="t").token
+    resolve_token(token)  # cached: the create's first statement is the thread's, after the LPUSH
+    redis_broker.set("run", b"not a list")
+
+    def heal(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if redis_broker.type("run") == b"string":  # the early LPUSH has been refused by now
+            redis_broker.delete("run")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(heal):
+        out, _ = create(f"Bearer {token}", thread.id, b"{}", "latesent0001")
+    assert out["status"] == "queued"
+    assert "early send failed" in caplog.text  # it was refused, then
+    assert _sent_run_ids(redis_broker) == ["latesent0001"]
