@@ -140,16 +140,12 @@ def _notify_mentions(*, thread: Thread, message: Message, author: User) -> None:
 # --- runs ----------------------------------------------------------------------------------
 
 
-def _enqueue(run_id: str) -> None:
+def send_start(run_id: str) -> None:
+    """Send a queued run's task (after a commit, or for a caller whose own early send failed)."""
     from agents.tasks import execute_run
     from takos import queue
 
     queue.send(execute_run, {"run_id": run_id}, "run")  # one LPUSH: a run start waits on it
-
-
-def send_start(run_id: str) -> None:
-    """Send a created, queued run's task (for a caller whose own early send failed)."""
-    _enqueue(run_id)
 
 
 def _send_start(run_id: str, *, before_commit: bool) -> bool:
@@ -167,7 +163,7 @@ def _send_start(run_id: str, *, before_commit: bool) -> bool:
 
     if before_commit and queue.push(execute_run, {"run_id": run_id}, "run"):
         return True
-    transaction.on_commit(lambda: _enqueue(run_id))
+    transaction.on_commit(lambda: send_start(run_id))
     return False
 
 
@@ -219,7 +215,9 @@ def run_create(*, thread: Thread, actor: User | None, agent_type: str = "default
         _create_run(run, thread=thread, actor=actor, payload=payload, multitask_strategy=multitask_strategy,
                     sent=sent, outermost=outermost)
     except BaseException:
-        if outermost:  # its task may have left, before the create or (reject) inside it
+        # Its own task may have left, before the create or (reject) inside it; a caller that sent
+        # the task settles it itself (agents/api/run_start_asgi.py).
+        if outermost and not task_sent:
             abandon_start(run.id)
         raise
     return run
@@ -279,7 +277,7 @@ def _start_next_pending(thread_id: str) -> None:
         return
     if Run.objects.filter(pk=nxt.pk, status=Run.Status.PENDING).update(status=Run.Status.QUEUED):
         events.emit(run_id=nxt.id, type="run_status", data={"status": "queued"})
-        transaction.on_commit(lambda: _enqueue(nxt.id))
+        transaction.on_commit(lambda: send_start(nxt.id))
 
 
 def _finish(run: Run, *, status: str, extra: dict[str, Any], error: str = "",
@@ -400,7 +398,7 @@ def runs_recover_expired(*, limit: int = 50) -> dict[str, int]:
             if moved:
                 events.emit(run_id=run.id, type="run_status",
                             data={"status": "queued", "reason": "lease expired; requeued"})
-                transaction.on_commit(lambda rid=run.id: _enqueue(rid))
+                transaction.on_commit(lambda rid=run.id: send_start(rid))
                 counts["requeued"] += 1
     return counts
 
@@ -410,7 +408,7 @@ def runs_requeue_stuck_queued(*, older_than_seconds: int = 600) -> int:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(Run.objects.filter(status=Run.Status.QUEUED, created_at__lt=cutoff).values_list("id", flat=True)[:50])
     for run_id in ids:
-        transaction.on_commit(lambda rid=run_id: _enqueue(rid))
+        transaction.on_commit(lambda rid=run_id: send_start(rid))
     return len(ids)
 
 

@@ -64,14 +64,20 @@ def claim(run_id: str) -> tuple[str, int] | None:
     # On SQLite a claim that meets the creating transaction waits for its lock in SQLite's busy
     # handler, which sleeps 1, 2, 5 ms... between tries; a read never waits for a writer (WAL), so
     # there the row is awaited by reading and claimed once it is visible.
-    if connection.vendor != "sqlite" or _visible(run_id):
+    if connection.vendor == "sqlite":
+        if _visible(run_id):  # then claimed now, or not claimable (ended, or another delivery has it)
+            return services.run_claim(run_id=run_id)
+    else:
         lease = services.run_claim(run_id=run_id)
         if lease is not None:
             return lease
     began = time.monotonic()
     deadline = began + settings.TAKOS_RUN_VISIBLE_SECONDS
-    ask_at = began  # Redis is asked about abandonment at most every millisecond, the row more often
+    ask_at = began + 0.001  # Redis is asked about abandonment once a millisecond, the row more often
     while True:
+        # A create commits within milliseconds of its task: poll closely at first, then back off.
+        waited = time.monotonic() - began
+        time.sleep(0.0001 if waited < 0.01 else 0.0005 if waited < 0.05 else 0.005)
         if _visible(run_id):
             # Visible now (its create committed since the first try), or it was there all along
             # and is not claimable (ended, or another delivery has it): then this is None too.
@@ -85,9 +91,6 @@ def claim(run_id: str) -> tuple[str, int] | None:
             logger.warning("run %s: no such run after %s s (its create rolled back)", run_id,
                            settings.TAKOS_RUN_VISIBLE_SECONDS)
             return None
-        # A create commits within milliseconds of its task: poll closely at first, then back off.
-        waited = time.monotonic() - began
-        time.sleep(0.0001 if waited < 0.01 else 0.0005 if waited < 0.05 else 0.005)
 
 
 def _visible(run_id: str) -> bool:

@@ -73,12 +73,10 @@ def send(task: Any, kwargs: dict[str, Any], queue: str) -> None:
 def push(task: Any, kwargs: dict[str, Any], queue: str) -> bool:
     """The direct LPUSH of `send` when the broker allows it; False (nothing sent) otherwise: eager
     mode, which would run the task right here, and brokers other than plain Redis."""
-    from takos.celery import app
-
-    client = None if app.conf.task_always_eager else _redis()
-    if client is None:
+    pending = push_begin(task, kwargs, queue)
+    if pending is None:
         return False
-    client.lpush(queue, message(task, kwargs, queue))
+    push_end(pending)
     return True
 
 

@@ -91,15 +91,15 @@ def create(authorization: str, thread_id: str, body: bytes, run_id: str | None =
     # the worker's receive and hand-off overlap the thread's check, the body's validation and the
     # create, and so does the LPUSH's round trip. Not under `reject` (often refused).
     pending = _send_first(run_id, data)
-    created = False
+    status = None  # the created run's, once there is one
     try:
         run = start_run(user, thread_id, data, run_id=run_id, task_sent=pending is not None)
-        created = True
+        status = run.status
     except (ApiError, ValidationError):
         return None  # refused before anything was written (the create is one transaction)
     finally:
         if pending is not None:
-            _settle(pending, run_id, queued=created and run.status == Run.Status.QUEUED, created=created)
+            _settle(pending, run_id, status)
     return run_out(run), before
 
 
@@ -114,17 +114,18 @@ def _send_first(run_id: str | None, data: Any) -> queue.Pending | None:
         return None
 
 
-def _settle(pending: queue.Pending, run_id: str, *, queued: bool, created: bool) -> None:
-    """After the create: a task that did not leave is sent now for a queued run; one that left for a
-    start that was refused or failed is marked abandoned (its claim stops waiting for the row)."""
+def _settle(pending: queue.Pending, run_id: str, status: str | None) -> None:
+    """After the create (`status`: the run's, None when none was created): a task that did not leave
+    is sent now for a queued run; one that left for a start that was refused or failed is marked
+    abandoned (its claim stops waiting for the row)."""
     try:
         queue.push_end(pending)
         sent = True
     except Exception:
         logger.warning("run %s: its task's early send failed", run_id, exc_info=True)
         sent = False
-    if created:
-        if queued and not sent:
+    if status is not None:
+        if status == Run.Status.QUEUED and not sent:
             try:
                 services.send_start(run_id)
             except Exception:  # the run is created: the stuck-queued sweep (recover_runs) sends it

@@ -160,3 +160,21 @@ def test_a_task_that_failed_to_leave_first_is_sent_after_the_create(alice, redis
     assert out["status"] == "queued"
     assert "early send failed" in caplog.text  # it was refused, then
     assert _sent_run_ids(redis_broker) == ["latesent0001"]
+
+
+def test_a_create_that_fails_after_its_task_left_marks_it_abandoned(alice, redis_broker, monkeypatch) -> None:
+    """The task left before the create; the create's last statement fails: the caller that sent the
+    task marks it abandoned (run_create leaves that to it), and no run exists."""
+    from agents import events
+    from takos import queue
+
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the disk is full")
+
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=alice, name="t").token
+    monkeypatch.setattr(events, "emit_known", broken)
+    with pytest.raises(RuntimeError):
+        create(f"Bearer {token}", thread.id, b"{}", "failedrun001")
+    assert _sent_run_ids(redis_broker) == ["failedrun001"]
+    assert queue.abandoned("failedrun001") and not Run.objects.filter(pk="failedrun001").exists()
