@@ -16,6 +16,10 @@
    work is done: after the hop for a whole response, after `close()` for a streamed one (view
    and `close()` must share a thread). When all lanes are busy (long streams hold theirs), a
    request falls back to Django's own per-request thread instead of waiting.
+4. Django resolves every request's path against the URL patterns anew: each pattern is tried in
+   turn and every include that does not match raises and catches a `Resolver404`, so a path of a
+   late app (repositories, workflows, console pages) cost 0.1-0.15 ms and even `/health` 10 us.
+   Here a path's match is remembered (`resolve_path`).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import FileResponse, HttpResponse
-from django.urls import set_script_prefix, set_urlconf
+from django.urls import ResolverMatch, get_resolver, set_script_prefix, set_urlconf
 from django.utils.log import log_response
+
+from takos.db.sqlite3.base import keep_connections_on_this_thread
 
 _give_lane_back: contextvars.ContextVar[Callable[[], None]] = contextvars.ContextVar("give_lane_back")
 _server_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar("server_loop",
@@ -54,7 +60,8 @@ class OneHopASGIHandler(ASGIHandler):
         self.load_middleware(is_async=False)
         self._sync_chain = self._middleware_chain
         self._middleware_chain = sync_to_async(self._sync_chain, thread_sensitive=True)
-        self._free = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"django-lane-{i}") for i in range(lanes)]
+        self._free = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"django-lane-{i}",
+                                         initializer=keep_connections_on_this_thread) for i in range(lanes)]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -77,6 +84,12 @@ class OneHopASGIHandler(ASGIHandler):
             _server_loop.reset(loop_token)
             _give_lane_back.reset(token)
             give_back()
+
+    def resolve_request(self, request: Any) -> ResolverMatch:
+        if hasattr(request, "urlconf"):  # set by a middleware for this request: Django's own way
+            return super().resolve_request(request)
+        request.resolver_match = match = resolve_path(request.path_info)
+        return match
 
     def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponse:
         """Everything a request does on its thread, in one hop: `request_started`, the request,
@@ -129,3 +142,28 @@ class OneHopASGIHandler(ASGIHandler):
         if response.streaming:
             await sync_to_async(response.close, thread_sensitive=True)()
         body_file.close()
+
+
+RESOLVED_MAX = 4096
+
+
+def resolve_path(path: str) -> ResolverMatch:
+    """`get_resolver().resolve(path)`, remembered per path (Resolver404 is not remembered).
+
+    The answer depends only on the path and the URL patterns: the memory hangs on the resolver
+    object, which Django replaces when the patterns change (`clear_url_caches`, a new ROOT_URLCONF).
+    A match is shared by the requests of its path, and nothing changes one after resolving (views
+    get copies of its arguments). At most RESOLVED_MAX paths are kept (ids in paths make many),
+    the oldest dropped first."""
+    resolver = get_resolver()
+    known: dict[str, ResolverMatch] | None = resolver.__dict__.get("_takos_resolved")
+    if known is None:
+        known = resolver.__dict__.setdefault("_takos_resolved", {})
+    match = known.get(path)
+    if match is None:
+        match = resolver.resolve(path)
+        if len(known) >= RESOLVED_MAX:
+            with contextlib.suppress(StopIteration, KeyError, RuntimeError):  # another thread changed it
+                del known[next(iter(known))]
+        known[path] = match
+    return match

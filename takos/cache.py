@@ -1,4 +1,5 @@
-"""Django's Redis cache with one connection pool per process.
+"""Django's Redis cache with one connection pool per process; its local-memory cache without the
+memcached key check.
 
 Django keeps cache objects in a context-local handler; under ASGI every request (and every
 `sync_to_async` call outside the lanes) starts from a fresh context, so each one built a new
@@ -12,6 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.core.cache.backends.locmem import LocMemCache as DjangoLocMemCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.utils.functional import cached_property
@@ -50,3 +52,12 @@ class RedisCache(DjangoRedisCache):
             if client is None:
                 client = _clients[key] = self._class(self._servers, **self._options)
         return client
+
+
+class LocMemCache(DjangoLocMemCache):
+    """The embedded default's cache. Django checks every key for memcached's limits (length,
+    control characters) character by character, which warns and changes nothing here: ~3.5 us of
+    every call, a fifth of a cached bearer token's resolve."""
+
+    def validate_key(self, key: str) -> None:
+        return None

@@ -10,8 +10,8 @@ from takos import health
 from takos.api.errors import api_not_found
 
 api_urlpatterns = [
+    *accounts_urlpatterns,  # first: /api/me and /api/spaces are the most called (none overlaps auth's)
     *auth_urlpatterns,
-    *accounts_urlpatterns,
     path("", include("platform_app.api.session_urls")),  # hosts: runtime + browser sessions
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -54,7 +54,9 @@ class CachedContentNegotiation(DefaultContentNegotiation):
 
     def select_renderer(self, request: Request, renderers: list[BaseRenderer],
                         format_suffix: str | None = None) -> tuple[BaseRenderer, str]:
-        fmt = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE or "")
+        fmt = format_suffix
+        if not fmt and request.META.get("QUERY_STRING"):  # no query string: no QueryDict to build
+            fmt = request.query_params.get(self.settings.URL_FORMAT_OVERRIDE or "")
         accept = request.META.get("HTTP_ACCEPT", "*/*")  # `headers` would build a dict of all headers
         key = (tuple(type(r) for r in renderers), accept, fmt)
         try:

@@ -63,6 +63,16 @@ def test_no_credentials_is_401_with_www_authenticate(anon_api):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("header", ["   ", "\t", "Basic dXNlcjpwYXNz", "Bearer", "Bearer a b"])
+def test_a_blank_or_foreign_authorization_header_is_401_not_500(header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get("/api/me")
+    assert response.status_code == 401, response.content  # a blank header once raised IndexError (500)
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+@pytest.mark.django_db
 def test_scopes_limit_what_a_token_can_do(alice):
     reader = bearer(pat_create(user=alice, name="r", scopes=["spaces:read"]).token)
     assert reader.get("/api/spaces").status_code == 200

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import override_settings
-from django.urls import path
+from django.urls import Resolver404, clear_url_caches, path
 
-from takos.asgi_handler import OneHopASGIHandler
+from takos import asgi_handler
+from takos.asgi_handler import OneHopASGIHandler, resolve_path
 
 release = asyncio.Event()
 
@@ -74,5 +76,63 @@ def test_requests_reuse_lane_threads_and_async_views_work() -> None:
         assert status == 200 and body not in threads
         release.set()
         assert await asyncio.wait_for(slow, 5) == (200, b"slow done")
+
+    asyncio.run(scenario())
+
+
+def other_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("other")
+
+
+@override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["testserver"])
+def test_a_path_is_resolved_once_and_the_patterns_are_still_the_truth(monkeypatch) -> None:
+    first = resolve_path("/sync")
+    assert first.func is sync_view
+    assert resolve_path("/sync") is first  # remembered
+    with pytest.raises(Resolver404):
+        resolve_path("/nowhere")
+    urlpatterns.append(path("nowhere", other_view))
+    try:
+        clear_url_caches()  # what Django does when patterns change: a new resolver, nothing remembered
+        assert resolve_path("/nowhere").func is other_view  # a miss was not remembered
+        assert resolve_path("/sync") is not first
+    finally:
+        urlpatterns.pop()
+        clear_url_caches()
+    with override_settings(ROOT_URLCONF="takos.urls"):  # another URLconf: its own answers
+        assert resolve_path("/health").url_name == "health"
+        with pytest.raises(Resolver404):
+            resolve_path("/sync")
+
+    monkeypatch.setattr(asgi_handler, "RESOLVED_MAX", 3)
+    urlpatterns.append(path("item/<str:key>", other_view))
+    clear_url_caches()
+    try:
+        for n in range(10):
+            assert resolve_path(f"/item/{n}").kwargs == {"key": str(n)}
+        known = asgi_handler.get_resolver().__dict__["_takos_resolved"]
+        assert list(known) == ["/item/7", "/item/8", "/item/9"]  # bounded, oldest dropped first
+    finally:
+        urlpatterns.pop()
+        clear_url_caches()
+
+
+@override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["testserver"])
+def test_a_request_with_its_own_urlconf_is_resolved_against_it() -> None:
+    class OwnUrlconf:
+        def __init__(self, get_response):
+            self.get_response = get_response
+
+        def __call__(self, request):
+            if request.path == "/other":
+                request.urlconf = "tests.takos.test_asgi_handler_other_urls"
+            return self.get_response(request)
+
+    async def scenario() -> None:
+        app = OneHopASGIHandler(lanes=1)
+        assert (await call(app, "/sync"))[0] == 200
+        app._sync_chain = OwnUrlconf(app._sync_chain)
+        status, body = await call(app, "/other")
+        assert (status, body) == (200, b"other")
 
     asyncio.run(scenario())

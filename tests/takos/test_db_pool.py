@@ -1,5 +1,6 @@
 """The embedded default's SQLite pool: a clean connection is reused by the next request, on any
-thread; one closed inside a transaction is really closed."""
+thread; one closed inside a transaction is really closed; a long-lived request thread keeps its
+connection from one request to the next, unless a request leaves it in a transaction."""
 
 from __future__ import annotations
 
@@ -75,3 +76,55 @@ def not_pooled(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         fresh.close()
     finally:
         base.close_pool()
+
+
+def test_a_request_lane_keeps_its_connection_between_requests(tmp_path: Path, django_db_blocker) -> None:  # type: ignore[no-untyped-def]
+    results: dict[str, object] = {}
+
+    def lane() -> None:
+        base.keep_connections_on_this_thread()
+        db = wrapper(tmp_path / "c.sqlite3")
+        try:
+            with db.cursor() as cursor:
+                cursor.execute("CREATE TABLE t (x integer)")
+            first = db.connection
+            db.close_if_unusable_or_obsolete()  # the end of a request
+            results["kept"] = db.connection is first
+            with db.cursor() as cursor:  # the next request: no connect, the same connection
+                cursor.execute("INSERT INTO t VALUES (1)")
+            results["same"] = db.connection is first
+
+            with db.cursor() as cursor:  # a request that begins a transaction and never ends it
+                cursor.execute("BEGIN")
+                cursor.execute("INSERT INTO t VALUES (2)")
+            db.close_if_unusable_or_obsolete()
+            results["left_open_closed"] = db.connection is None
+            results["left_open_pooled"] = first in base._pools.get(str(tmp_path / "c.sqlite3"), [])
+            with db.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM t")
+                results["rows"] = cursor.fetchone()[0]
+            db.close()  # an explicit close still gives the connection back
+            results["explicit_close_pooled"] = len(base._pools.get(str(tmp_path / "c.sqlite3"), [])) == 1
+        finally:
+            db.close()
+
+    def other_thread() -> None:
+        db = wrapper(tmp_path / "c.sqlite3")
+        try:
+            with db.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            db.close_if_unusable_or_obsolete()
+            results["other_closed"] = db.connection is None  # CONN_MAX_AGE=0 elsewhere: given back
+        finally:
+            db.close()
+
+    with django_db_blocker.unblock():
+        try:
+            for target in (lane, other_thread):
+                thread = threading.Thread(target=target)
+                thread.start()
+                thread.join()
+        finally:
+            base.close_pool()
+    assert results == {"kept": True, "same": True, "left_open_closed": True, "left_open_pooled": False, "rows": 1,
+                       "explicit_close_pooled": True, "other_closed": True}
