@@ -38,7 +38,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import FileResponse, HttpResponse
-from django.urls import ResolverMatch, get_resolver, set_script_prefix, set_urlconf
+from django.urls import LocalePrefixPattern, ResolverMatch, get_resolver, set_script_prefix, set_urlconf
 from django.utils.log import log_response
 
 from takos.db.sqlite3.base import keep_connections_on_this_thread
@@ -152,13 +152,15 @@ def resolve_path(path: str) -> ResolverMatch:
 
     The answer depends only on the path and the URL patterns: the memory hangs on the resolver
     object, which Django replaces when the patterns change (`clear_url_caches`, a new ROOT_URLCONF).
-    A match is shared by the requests of its path, and nothing changes one after resolving (views
-    get copies of its arguments). At most RESOLVED_MAX paths are kept (ids in paths make many),
-    the oldest dropped first."""
+    Not with `i18n_patterns`, whose answer also depends on the active language: nothing is
+    remembered then. A match is shared by the requests of its path, and nothing changes one after
+    resolving (views get copies of its arguments). At most RESOLVED_MAX paths are kept (ids in
+    paths make many), the oldest dropped first."""
     resolver = get_resolver()
     known: dict[str, ResolverMatch] | None = resolver.__dict__.get("_takos_resolved")
     if known is None:
-        known = resolver.__dict__.setdefault("_takos_resolved", {})
+        localized = any(isinstance(getattr(p, "pattern", None), LocalePrefixPattern) for p in resolver.url_patterns)
+        known = resolver.__dict__.setdefault("_takos_resolved", {} if not localized else _Forgetful())
     match = known.get(path)
     if match is None:
         match = resolver.resolve(path)
@@ -167,3 +169,8 @@ def resolve_path(path: str) -> ResolverMatch:
                 del known[next(iter(known))]
         known[path] = match
     return match
+
+
+class _Forgetful(dict):
+    def __setitem__(self, key: str, value: ResolverMatch) -> None:
+        return None

@@ -24,9 +24,14 @@ def test_the_shared_generation_is_fetched_off_the_event_loop(settings) -> None:
     shared.set(table._GEN_KEY, "gen-2", None)
     fetched_on: list[int] = []
     fetch = routes._fetch_shared
+    # The fetch finishes only after the request has read its value: on a loaded machine the pool
+    # thread could otherwise finish its Redis GET before the loop thread's next line (CI, once).
+    # A `get` that waited for the fetch would see "gen-2" after the 5 s wait and fail below.
+    read = threading.Event()
 
     def recording() -> None:
         fetched_on.append(threading.get_ident())
+        read.wait(5)
         fetch()
 
     routes._fetch_shared = recording  # type: ignore[method-assign]
@@ -35,6 +40,7 @@ def test_the_shared_generation_is_fetched_off_the_event_loop(settings) -> None:
         routes._shared_checked = 0.0  # due
         routes.get("example.test")
         seen = routes._shared_gen  # this request goes on with the last value
+        read.set()
         for _ in range(200):
             if routes._shared_gen == "gen-2":
                 break

@@ -117,6 +117,18 @@ def test_a_path_is_resolved_once_and_the_patterns_are_still_the_truth(monkeypatc
         clear_url_caches()
 
 
+@override_settings(ROOT_URLCONF="tests.takos.test_asgi_handler_i18n_urls")
+def test_nothing_is_remembered_under_i18n_patterns() -> None:
+    from django.utils import translation
+
+    with translation.override("en"):
+        assert resolve_path("/en/sync").func is sync_view
+    with translation.override("de"):
+        with pytest.raises(Resolver404):  # the language is part of the answer: not served from memory
+            resolve_path("/en/sync")
+        assert resolve_path("/de/sync").func is sync_view
+
+
 @override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["testserver"])
 def test_a_request_with_its_own_urlconf_is_resolved_against_it() -> None:
     class OwnUrlconf:
