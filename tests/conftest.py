@@ -30,6 +30,33 @@ def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
             Path(name + suffix).unlink(missing_ok=True)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, pytestconfig):  # type: ignore[no-untyped-def]
+    """pytest-django's, plus on PostgreSQL: before the test database is dropped, end the sessions
+    that finished tests left on it (a connection still checked out by a thread that never gave it
+    back), which made the DROP fail with "being accessed by other users" at the end of some runs.
+    Each one is named in the report with its last statement, so the thread that left it can be found."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    plugins = pytestconfig.pluginmanager
+    terminal, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    with django_db_blocker.unblock():
+        connection.close_pool()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, state, left(query, 160) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            for pid, state, query in cursor.fetchall():
+                if terminal is not None and capture is not None:
+                    with capture.global_and_fixture_disabled():  # teardown output is captured otherwise
+                        terminal.write_line(f"stray PostgreSQL session {pid} ({state}) at teardown; "
+                                            f"last statement: {query}")
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):  # type: ignore[no-redef]
     outcome = yield
