@@ -3,6 +3,7 @@ tasks run eagerly in-process (the real worker is used by the e2e tests), helpers
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,25 @@ def job_log(job: Any) -> str:
 
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def execute_in_thread(job_id: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run a job as a worker does, on a thread of its own; `result["c"]` is its conclusion. The
+    thread gives its database connection back when it ends, as a worker's task does: one that kept
+    it held a PostgreSQL session on the test database until the run's end, where it made the DROP
+    fail ("being accessed by other users")."""
+    from django.db import connections
+
+    from workflows.executor import execute_job
+
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["c"] = execute_job(job_id)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result

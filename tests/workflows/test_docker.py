@@ -4,13 +4,12 @@ the container. Skipped only when the Docker engine is unreachable (CI turns skip
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from tests.hosts.helpers import docker_driver_or_skip, ensure_image
-from tests.workflows.conftest import commit, job_log
+from tests.workflows.conftest import commit, execute_in_thread, job_log
 from tests.workflows.test_execution import CI
 from workflows import services
 from workflows.models import WorkflowRun
@@ -51,7 +50,6 @@ def test_the_ci_workflow_runs_in_docker_containers(docker, repo, owner):
 def test_cancel_stops_the_docker_container(docker, repo, owner):
     from hosts.drivers import get_driver
     from takos.celery import app
-    from workflows.executor import execute_job
 
     commit(repo, owner, {".takos/workflows/s.yml": "on: workflow_dispatch\njobs:\n  a:\n    runs-on: default\n"
                                                    "    steps:\n      - run: echo started; sleep 120\n"})
@@ -61,9 +59,7 @@ def test_cancel_stops_the_docker_container(docker, repo, owner):
     finally:
         app.conf.task_always_eager = True
     job = run.jobs.get()
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("c", execute_job(job.id)))
-    thread.start()
+    thread, result = execute_in_thread(job.id)
     deadline = time.monotonic() + 60
     while "\nstarted\n" not in job_log(job) and time.monotonic() < deadline:
         time.sleep(0.1)

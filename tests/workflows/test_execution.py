@@ -3,12 +3,11 @@ outputs, continue-on-error, secrets masking, artifacts, if: always(), invalid fi
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
-from tests.workflows.conftest import commit, job_log
+from tests.workflows.conftest import commit, execute_in_thread, job_log
 from workflows import services
 from workflows.models import Workflow, WorkflowArtifact, WorkflowJob, WorkflowRun
 
@@ -364,11 +363,7 @@ def test_cancel_mid_step_stops_the_container(repo, owner, settings):
     finally:
         app.conf.task_always_eager = True
     job = run.jobs.get()
-    from workflows.executor import execute_job
-
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("c", execute_job(job.id)))
-    thread.start()
+    thread, result = execute_in_thread(job.id)
     deadline = time.monotonic() + 20
     while "started" not in job_log(job) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -405,7 +400,6 @@ def test_concurrency_cancel_in_progress_cancels_the_older_run(repo, owner):
 
 def test_logs_are_readable_while_the_step_still_runs(repo, owner):
     from takos.celery import app
-    from workflows.executor import execute_job
 
     commit(repo, owner, {".takos/workflows/l.yml": "on: workflow_dispatch\njobs:\n  a:\n    runs-on: default\n"
                                                    "    steps:\n      - run: echo tick one; sleep 2; echo tick two\n"})
@@ -415,8 +409,7 @@ def test_logs_are_readable_while_the_step_still_runs(repo, owner):
     finally:
         app.conf.task_always_eager = True
     job = run.jobs.get()
-    thread = threading.Thread(target=execute_job, args=(job.id,))
-    thread.start()
+    thread, _ = execute_in_thread(job.id)
     deadline = time.monotonic() + 20
 
     def live_log(job):  # type: ignore[no-untyped-def]
