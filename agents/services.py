@@ -13,7 +13,7 @@ import re
 import secrets
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -26,6 +26,9 @@ from agents import events
 from agents.models import AgentTask, Artifact, Memory, Message, Run, Skill, Thread, ThreadShare
 from takos.api.errors import BadRequest, Conflict, NotFound
 from takos.db.sql import column, execute, fetch_one, insert, table
+
+if TYPE_CHECKING:
+    from takos.queue import Pending
 
 logger = logging.getLogger("takos.agents")
 
@@ -140,12 +143,26 @@ def _notify_mentions(*, thread: Thread, message: Message, author: User) -> None:
 # --- runs ----------------------------------------------------------------------------------
 
 
+def _run_task(run_id: str) -> tuple[Any, dict[str, Any], str]:
+    """A run's task as `takos.queue` sends it: (task, its arguments, queue)."""
+    from agents.tasks import execute_run
+
+    return execute_run, {"run_id": run_id}, "run"
+
+
 def send_start(run_id: str) -> None:
     """Send a queued run's task (after a commit, or for a caller whose own early send failed)."""
-    from agents.tasks import execute_run
     from takos import queue
 
-    queue.send(execute_run, {"run_id": run_id}, "run")  # one LPUSH: a run start waits on it
+    queue.send(*_run_task(run_id))  # one LPUSH: a run start waits on it
+
+
+def begin_start(run_id: str) -> Pending | None:
+    """A new run's task written to the broker before its create, its reply unread (for
+    `queue.push_end`), or None where the task is sent after the commit."""
+    from takos import queue
+
+    return queue.push_begin(*_run_task(run_id))
 
 
 def _send_start(run_id: str, *, before_commit: bool) -> bool:
@@ -158,10 +175,9 @@ def _send_start(run_id: str, *, before_commit: bool) -> bool:
     is visible (agents.tasks.claim). Inside a caller's transaction (which may last longer than
     that wait), in eager mode (it would run the task right here) and on brokers other than plain
     Redis, the task is sent after the commit."""
-    from agents.tasks import execute_run
     from takos import queue
 
-    if before_commit and queue.push(execute_run, {"run_id": run_id}, "run"):
+    if before_commit and queue.push(*_run_task(run_id)):
         return True
     transaction.on_commit(lambda: send_start(run_id))
     return False

@@ -34,7 +34,6 @@ from agents.api.streams import metadata_frame, stream_rows, subscribe_run
 from agents.api.views import start_run
 from agents.models import Run
 from agents.streams import StreamItem, hub
-from agents.tasks import execute_run
 from takos import queue
 from takos.api.errors import ApiError, envelope, error_response
 from takos.api.ids import new_id
@@ -108,7 +107,7 @@ def _send_first(run_id: str | None, data: Any) -> queue.Pending | None:
     if run_id is None or not isinstance(data, dict) or data.get("multitask_strategy") == "reject":
         return None
     try:
-        return queue.push_begin(execute_run, {"run_id": run_id}, "run")
+        return services.begin_start(run_id)
     except Exception:
         logger.warning("run %s: could not send its task first", run_id, exc_info=True)
         return None
@@ -116,8 +115,9 @@ def _send_first(run_id: str | None, data: Any) -> queue.Pending | None:
 
 def _settle(pending: queue.Pending, run_id: str, status: str | None) -> None:
     """After the create (`status`: the run's, None when none was created): a task that did not leave
-    is sent now for a queued run; one that left for a start that was refused or failed is marked
-    abandoned (its claim stops waiting for the row)."""
+    is sent now for a queued run; for a start that was refused or failed, the task is marked
+    abandoned (its claim stops waiting for the row), also when the LPUSH's reply was lost and it
+    may have left all the same (the mark is harmless for a task that never left)."""
     try:
         queue.push_end(pending)
         sent = True
@@ -130,7 +130,7 @@ def _settle(pending: queue.Pending, run_id: str, status: str | None) -> None:
                 services.send_start(run_id)
             except Exception:  # the run is created: the stuck-queued sweep (recover_runs) sends it
                 logger.warning("run %s: its task could not be sent after the create", run_id, exc_info=True)
-    elif sent:
+    else:
         services.abandon_start(run_id)
 
 

@@ -129,6 +129,18 @@ def test_a_refused_start_marks_its_task_abandoned(alice, bob, redis_broker) -> N
     assert queue.abandoned("refused00001") and not Run.objects.exists()
 
 
+def test_a_refused_start_whose_send_got_no_good_reply_is_marked_abandoned(alice, bob, redis_broker) -> None:
+    """The early LPUSH's reply is an error (here WRONGTYPE; a broken connection may lose a reply
+    after Redis took the task): with no run created the task is marked abandoned all the same."""
+    from takos import queue
+
+    thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
+    token = pat_create(user=bob, name="b").token
+    redis_broker.set("run", b"not a list")
+    assert create(f"Bearer {token}", thread.id, b"{}", "refused00002") is None
+    assert queue.abandoned("refused00002") and not Run.objects.exists()
+
+
 def test_reject_sends_nothing_first(alice, redis_broker) -> None:
     thread = services.thread_create(space=personal_space(alice), actor=alice, title="t")
     token = pat_create(user=alice, name="t").token

@@ -143,6 +143,7 @@ def test_a_request_with_its_own_urlconf_is_resolved_against_it() -> None:
     async def scenario() -> None:
         app = OneHopASGIHandler(lanes=1)
         assert (await call(app, "/sync"))[0] == 200
+        assert "/sync" in asgi_handler.get_resolver().__dict__["_takos_resolved"]  # served through the memory
         app._sync_chain = OwnUrlconf(app._sync_chain)
         status, body = await call(app, "/other")
         assert (status, body) == (200, b"other")
